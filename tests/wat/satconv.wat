@@ -1,0 +1,60 @@
+;; satconv.wat: saturating float-to-int truncation (0xFC 0..7), including NaN,
+;; infinities and out-of-range values that would trap with the plain truncations.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; ---- output helpers (same in every file): "ID VALUE\n" in hex on stdout ----
+  ;; Memory 0 bytes 0..63 are scratch: iovec at 0, nwritten at 8, line at 16.
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  ;; Write the low $n hex digits of $v at $ptr, most significant first.
+  (func $hex (param $ptr i32) (param $v i64) (param $n i32)
+    (local $d i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (local.set $d (i32.wrap_i64 (i64.and (local.get $v) (i64.const 15))))
+        (i32.store8
+          (i32.add (local.get $ptr) (local.get $n))
+          (i32.add (local.get $d)
+            (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
+        (local.set $v (i64.shr_u (local.get $v) (i64.const 4)))
+        (br $next))))
+  ;; Print "II VVVVVVVV\n" (id and i32 value in hex).
+  (func $p32 (param $id i32) (param $v i32)
+    (call $hex (i32.const 16) (i64.extend_i32_u (local.get $id)) (i32.const 2))
+    (i32.store8 (i32.const 18) (i32.const 32))
+    (call $hex (i32.const 19) (i64.extend_i32_u (local.get $v)) (i32.const 8))
+    (i32.store8 (i32.const 27) (i32.const 10))
+    (call $write (i32.const 16) (i32.const 12)))
+  ;; Print "II VVVVVVVVVVVVVVVV\n" (id and i64 value in hex).
+  (func $p64 (param $id i32) (param $v i64)
+    (call $hex (i32.const 16) (i64.extend_i32_u (local.get $id)) (i32.const 2))
+    (i32.store8 (i32.const 18) (i32.const 32))
+    (call $hex (i32.const 19) (local.get $v) (i32.const 16))
+    (i32.store8 (i32.const 35) (i32.const 10))
+    (call $write (i32.const 16) (i32.const 20)))
+  ;; ---- end of output helpers ----
+  (func $f32 (param $id i32) (param $x f32)
+    (call $p32 (local.get $id) (i32.trunc_sat_f32_s (local.get $x)))
+    (call $p32 (i32.add (local.get $id) (i32.const 1)) (i32.trunc_sat_f32_u (local.get $x)))
+    (call $p64 (i32.add (local.get $id) (i32.const 2)) (i64.trunc_sat_f32_s (local.get $x)))
+    (call $p64 (i32.add (local.get $id) (i32.const 3)) (i64.trunc_sat_f32_u (local.get $x))))
+  (func $f64 (param $id i32) (param $x f64)
+    (call $p32 (local.get $id) (i32.trunc_sat_f64_s (local.get $x)))
+    (call $p32 (i32.add (local.get $id) (i32.const 1)) (i32.trunc_sat_f64_u (local.get $x)))
+    (call $p64 (i32.add (local.get $id) (i32.const 2)) (i64.trunc_sat_f64_s (local.get $x)))
+    (call $p64 (i32.add (local.get $id) (i32.const 3)) (i64.trunc_sat_f64_u (local.get $x))))
+  (func (export "_start")
+    (call $f32 (i32.const 0x10) (f32.const -2.75))
+    (call $f32 (i32.const 0x20) (f32.const 1e30))
+    (call $f32 (i32.const 0x30) (f32.const -inf))
+    (call $f32 (i32.const 0x40) (f32.const nan))
+    (call $f64 (i32.const 0x50) (f64.const 4294967296.5))
+    (call $f64 (i32.const 0x60) (f64.const -1e300))
+    (call $f64 (i32.const 0x70) (f64.const inf))
+    (call $f64 (i32.const 0x80) (f64.const 123.999)))
+)

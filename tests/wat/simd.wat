@@ -1,0 +1,136 @@
+;; simd.wat: 128-bit SIMD: v128.const, v128.load/store and the extending,
+;; splat and zero loads, lane loads/stores, integer and float lane arithmetic,
+;; comparisons, bitwise ops, i8x16.shuffle/swizzle, splat, extract/replace lane.
+;; A v128 is printed as two lines: the high then the low 64-bit lane.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; ---- output helpers (same in every file): "ID VALUE\n" in hex on stdout ----
+  ;; Memory 0 bytes 0..63 are scratch: iovec at 0, nwritten at 8, line at 16.
+  (func $write (param $ptr i32) (param $len i32)
+    (i32.store (i32.const 0) (local.get $ptr))
+    (i32.store (i32.const 4) (local.get $len))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+  ;; Write the low $n hex digits of $v at $ptr, most significant first.
+  (func $hex (param $ptr i32) (param $v i64) (param $n i32)
+    (local $d i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (local.set $d (i32.wrap_i64 (i64.and (local.get $v) (i64.const 15))))
+        (i32.store8
+          (i32.add (local.get $ptr) (local.get $n))
+          (i32.add (local.get $d)
+            (select (i32.const 48) (i32.const 87) (i32.lt_u (local.get $d) (i32.const 10)))))
+        (local.set $v (i64.shr_u (local.get $v) (i64.const 4)))
+        (br $next))))
+  ;; Print "II VVVVVVVV\n" (id and i32 value in hex).
+  (func $p32 (param $id i32) (param $v i32)
+    (call $hex (i32.const 16) (i64.extend_i32_u (local.get $id)) (i32.const 2))
+    (i32.store8 (i32.const 18) (i32.const 32))
+    (call $hex (i32.const 19) (i64.extend_i32_u (local.get $v)) (i32.const 8))
+    (i32.store8 (i32.const 27) (i32.const 10))
+    (call $write (i32.const 16) (i32.const 12)))
+  ;; Print "II VVVVVVVVVVVVVVVV\n" (id and i64 value in hex).
+  (func $p64 (param $id i32) (param $v i64)
+    (call $hex (i32.const 16) (i64.extend_i32_u (local.get $id)) (i32.const 2))
+    (i32.store8 (i32.const 18) (i32.const 32))
+    (call $hex (i32.const 19) (local.get $v) (i32.const 16))
+    (i32.store8 (i32.const 35) (i32.const 10))
+    (call $write (i32.const 16) (i32.const 20)))
+  ;; ---- end of output helpers ----
+  (data (i32.const 256) "\00\01\02\03\04\05\06\07\08\09\0a\0b\0c\0d\0e\0f\f0\f1\f2\f3\f4\f5\f6\f7\f8\f9\fa\fb\fc\fd\fe\ff")
+
+  (func $pv (param $id i32) (param $v v128)
+    (call $p64 (local.get $id) (i64x2.extract_lane 1 (local.get $v)))
+    (call $p64 (local.get $id) (i64x2.extract_lane 0 (local.get $v))))
+
+  (func $arith (param $a v128) (param $b v128)
+    (call $pv (i32.const 0x01) (i8x16.add (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x02) (i8x16.sub_sat_u (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x03) (i16x8.mul (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x04) (i32x4.add (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x05) (i32x4.shl (local.get $a) (i32.const 3)))
+    (call $pv (i32.const 0x06) (i64x2.mul (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x07) (i8x16.min_s (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x08) (i16x8.avgr_u (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x09) (i8x16.eq (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x0a) (i32x4.gt_s (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x0b) (v128.and (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x0c) (v128.xor (local.get $a) (v128.not (local.get $b))))
+    (call $pv (i32.const 0x0d) (v128.bitselect (local.get $a) (local.get $b) (v128.const i32x4 0xffff0000 0 -1 0x0f0f0f0f)))
+    (call $p32 (i32.const 0x0e) (i8x16.bitmask (local.get $a)))
+    (call $p32 (i32.const 0x0f) (v128.any_true (local.get $b)))
+    (call $p32 (i32.const 0x10) (i32x4.all_true (local.get $a)))
+    (call $pv (i32.const 0x11) (i16x8.extend_low_i8x16_s (local.get $b)))
+    (call $pv (i32.const 0x12) (i8x16.narrow_i16x8_u (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x13) (i32x4.dot_i16x8_s (local.get $a) (local.get $b)))
+    (call $pv (i32.const 0x14) (i8x16.popcnt (local.get $b))))
+
+  (func $floats
+    (local $f v128) (local $g v128)
+    (local.set $f (v128.const f32x4 1.5 -2.0 0.25 100.0))
+    (local.set $g (v128.const f32x4 2.0 2.0 -4.0 0.5))
+    (call $pv (i32.const 0x20) (f32x4.mul (local.get $f) (local.get $g)))
+    (call $pv (i32.const 0x21) (f32x4.sqrt (f32x4.abs (local.get $f))))
+    (call $pv (i32.const 0x22) (f32x4.min (local.get $f) (local.get $g)))
+    (call $pv (i32.const 0x23) (f32x4.lt (local.get $f) (local.get $g)))
+    (call $pv (i32.const 0x24) (i32x4.trunc_sat_f32x4_s (local.get $f)))
+    (call $pv (i32.const 0x25) (f64x2.add (v128.const f64x2 1.25 -1e10) (v128.const f64x2 0.5 3.0)))
+    (call $pv (i32.const 0x26) (f64x2.promote_low_f32x4 (local.get $f)))
+    (call $pv (i32.const 0x27) (f32x4.convert_i32x4_s (v128.const i32x4 -1 2 -3 4))))
+
+  (func $lanes
+    (local $v v128)
+    (local.set $v (v128.const i8x16 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15))
+    (call $p32 (i32.const 0x30) (i8x16.extract_lane_s 15 (i8x16.splat (i32.const 0xff))))
+    (call $p32 (i32.const 0x31) (i8x16.extract_lane_u 15 (i8x16.splat (i32.const 0xff))))
+    (call $p32 (i32.const 0x32) (i16x8.extract_lane_s 3 (local.get $v)))
+    (call $p32 (i32.const 0x33) (i32x4.extract_lane 2 (local.get $v)))
+    (call $p64 (i32.const 0x34) (i64x2.extract_lane 1 (local.get $v)))
+    (call $p32 (i32.const 0x35) (i32.reinterpret_f32 (f32x4.extract_lane 1 (f32x4.splat (f32.const -1.0)))))
+    (call $pv (i32.const 0x36) (i8x16.replace_lane 0 (local.get $v) (i32.const 0xaa)))
+    (call $pv (i32.const 0x37) (i16x8.replace_lane 7 (local.get $v) (i32.const 0xbeef)))
+    (call $pv (i32.const 0x38) (i32x4.replace_lane 1 (local.get $v) (i32.const -1)))
+    (call $pv (i32.const 0x39) (i64x2.replace_lane 0 (local.get $v) (i64.const 0x1122334455667788)))
+    (call $pv (i32.const 0x3a) (f64x2.replace_lane 1 (local.get $v) (f64.const 2.0)))
+    (call $pv (i32.const 0x3b) (i64x2.splat (i64.const 0x0102030405060708)))
+    (call $pv (i32.const 0x3c)
+      (i8x16.shuffle 15 14 13 12 11 10 9 8 16 17 18 19 20 21 22 23
+        (local.get $v) (v128.const i8x16 -1 -2 -3 -4 -5 -6 -7 -8 -9 -10 -11 -12 -13 -14 -15 -16)))
+    (call $pv (i32.const 0x3d) (i8x16.swizzle (local.get $v) (v128.const i8x16 3 3 3 3 0 1 2 99 15 14 13 12 11 10 9 8))))
+
+  (func $memory_ops
+    (call $pv (i32.const 0x40) (v128.load (i32.const 256)))
+    (call $pv (i32.const 0x41) (v128.load offset=16 (i32.const 256)))
+    (call $pv (i32.const 0x42) (v128.load8x8_s (i32.const 272)))
+    (call $pv (i32.const 0x43) (v128.load16x4_u (i32.const 256)))
+    (call $pv (i32.const 0x44) (v128.load32x2_s (i32.const 268)))
+    (call $pv (i32.const 0x45) (v128.load8_splat (i32.const 258)))
+    (call $pv (i32.const 0x46) (v128.load16_splat (i32.const 258)))
+    (call $pv (i32.const 0x47) (v128.load32_splat (i32.const 258)))
+    (call $pv (i32.const 0x48) (v128.load64_splat (i32.const 258)))
+    (call $pv (i32.const 0x49) (v128.load32_zero (i32.const 280)))
+    (call $pv (i32.const 0x4a) (v128.load64_zero (i32.const 280)))
+    (call $pv (i32.const 0x4b) (v128.load8_lane 3 (i32.const 260) (v128.const i64x2 0 0)))
+    (call $pv (i32.const 0x4c) (v128.load16_lane 7 (i32.const 260) (v128.const i64x2 0 0)))
+    (call $pv (i32.const 0x4d) (v128.load32_lane 0 (i32.const 260) (v128.const i64x2 -1 -1)))
+    (call $pv (i32.const 0x4e) (v128.load64_lane 1 (i32.const 260) (v128.const i64x2 0 0)))
+    ;; stores
+    (v128.store (i32.const 512) (v128.const i32x4 0x11111111 0x22222222 0x33333333 0x44444444))
+    (v128.store8_lane 15 (i32.const 512) (v128.const i8x16 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0x5a))
+    (v128.store16_lane 1 (i32.const 514) (v128.const i16x8 0 0x6b6b 0 0 0 0 0 0))
+    (v128.store32_lane 3 (i32.const 520) (v128.const i32x4 0 0 0 0x7c7c7c7c))
+    (v128.store64_lane offset=8 0 (i32.const 516) (v128.const i64x2 0x0123456789abcdef 0))
+    (call $pv (i32.const 0x4f) (v128.load (i32.const 512)))
+    (call $p64 (i32.const 0x50) (i64.load (i32.const 524))))
+
+  (func (export "_start")
+    (call $arith
+      (v128.const i8x16 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 -128)
+      (v128.const i8x16 -1 5 -3 100 7 0 -7 8 9 -10 127 -12 13 14 15 16))
+    (call $floats)
+    (call $lanes)
+    (call $memory_ops))
+)

@@ -1,0 +1,206 @@
+"""The `ttd` command: wires the recorder, the trace store and the replay together.
+
+Every failure a user can cause ends as one line on stderr and a non-zero exit; set TTD_DEBUG=1
+to see the traceback of an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_FAILURE):
+        super().__init__(message)
+        self.code = code
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--env wants K=V, got {text!r}")
+    k, v = text.split("=", 1)
+    return k, v
+
+
+def _dir_pair(text: str) -> tuple[str, str]:
+    host, sep, guest = text.partition("::")
+    return (host, guest if sep else host)
+
+
+def cmd_record(a: argparse.Namespace) -> int:
+    from ttd.record.recorder import RecordError, RecordOptions, record
+
+    opts = RecordOptions(
+        program=Path(a.program), args=list(a.args), env=list(a.env or []),
+        dirs=list(a.dir or []), invoke=a.invoke, out=Path(a.out) if a.out else None,
+        quiet=a.quiet, overwrite=a.force)
+    try:
+        res = record(opts)
+    except RecordError as e:
+        raise CliError(str(e))
+    if not a.quiet:
+        sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
+    print(res.path)
+    return res.exit_code
+
+
+def _open_trace(path: str):
+    from ttd.replay.trace import Trace
+    from ttd.store.trace_store import TraceStore
+
+    store = TraceStore.open(path)
+    try:
+        return Trace(store)
+    except Exception:
+        store.close()
+        raise
+
+
+def trace_summary(trace, path: str) -> dict:
+    info = trace.info
+    size = os.path.getsize(path) if os.path.exists(path) else None
+    return {
+        "path": str(path),
+        "program": info.get("program"),
+        "args": info.get("args", []),
+        "env": info.get("env", []),
+        "dirs": info.get("dirs", []),
+        "invoke": info.get("invoke"),
+        "recorded_at": info.get("recorded_at"),
+        "ttd_version": info.get("ttd_version"),
+        "wasmtime_version": info.get("wasmtime_version"),
+        "status": info.get("status"),
+        "partial": info.get("status") != "complete",
+        "steps": trace.total_steps,
+        "chunks": len(trace.chunks),
+        "functions": info.get("functions"),
+        "exit_code": info.get("exit_code"),
+        "trap": info.get("trap"),
+        "trap_pc": info.get("trap_pc"),
+        "module_sha256": info.get("module_sha256"),
+        "size_bytes": size,
+        "bytes_per_step": round(size / trace.total_steps, 4) if size and trace.total_steps else None,
+    }
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    trace = _open_trace(a.trace)
+    try:
+        s = trace_summary(trace, a.trace)
+    finally:
+        trace.store.close()
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+        return 0
+    outcome = (f"trap at {s['trap_pc']:#x}: {s['trap']}" if s["trap"] and s["trap_pc"] is not None
+               else f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}")
+    rows = [
+        ("program", s["program"]),
+        ("args", " ".join(s["args"]) or "(none)"),
+        ("env", " ".join(s["env"]) or "(none)"),
+        ("dirs", " ".join(s["dirs"]) or "(none)"),
+        ("recorded", s["recorded_at"]),
+        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
+        ("status", s["status"] + (" (partial trace)" if s["partial"] else "")),
+        ("steps", f"{s['steps']:,}"),
+        ("functions", s["functions"]),
+        ("outcome", outcome if s["status"] != "recording" else "unknown (recording did not finish)"),
+        ("module", s["module_sha256"]),
+        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"
+                 + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
+    ]
+    for k, v in rows:
+        print(f"{k + ':':<11}{v}")
+    return 0
+
+
+def cmd_verify(a: argparse.Namespace) -> int:
+    from ttd.replay.verify import verify
+
+    trace = _open_trace(a.trace)
+    try:
+        rep = verify(trace, quiet=a.quiet)
+    finally:
+        trace.store.close()
+    if rep.ok:
+        note = "" if rep.complete else " (partial trace: " + "; ".join(rep.problems) + ")"
+        print(f"OK: {rep.steps:,} steps in {rep.chunks} chunks replayed; memory, globals and "
+              f"last pc match the recording{note}")
+        return 0
+    for p in rep.problems:
+        print(f"MISMATCH: {p}")
+    return EXIT_FAILURE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ttd", description="Time-travel debugging for WebAssembly.")
+    p.add_argument("--version", action="version", version=_version())
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("record", help="run a WASI program and record its execution")
+    r.add_argument("--out", "-o", metavar="PATH", help="trace file (default traces/<program>-<time>.db)")
+    r.add_argument("--env", action="append", type=_env_pair, metavar="K=V",
+                   help="environment variable for the program (the host's is not copied)")
+    r.add_argument("--dir", action="append", type=_dir_pair, metavar="HOST[::GUEST]",
+                   help="preopen a host directory")
+    r.add_argument("--invoke", metavar="EXPORT", help="call this export instead of _start")
+    r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r.add_argument("program", metavar="PROGRAM.wasm")
+    r.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
+    r.set_defaults(func=cmd_record)
+
+    i = sub.add_parser("info", help="what a trace holds")
+    i.add_argument("--json", action="store_true")
+    i.add_argument("trace")
+    i.set_defaults(func=cmd_info)
+
+    v = sub.add_parser("verify", help="rebuild the final state from the trace and compare")
+    v.add_argument("--quiet", "-q", action="store_true")
+    v.add_argument("trace")
+    v.set_defaults(func=cmd_verify)
+    return p
+
+
+def _version() -> str:
+    import ttd
+    return f"ttd {ttd.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if getattr(a, "args", None) and a.args[:1] == ["--"]:
+        a.args = a.args[1:]
+    from ttd.store.errors import TraceError
+    from ttd.wasm.errors import WasmError
+
+    try:
+        return a.func(a)
+    except CliError as e:
+        sys.stderr.write(f"ttd: error: {e}\n")
+        return e.code
+    except (TraceError, WasmError) as e:
+        sys.stderr.write(f"ttd: error: {e}\n")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        sys.stderr.write("ttd: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    except Exception as e:  # never a traceback for the user
+        if os.environ.get("TTD_DEBUG"):
+            raise
+        sys.stderr.write(f"ttd: internal error: {type(e).__name__}: {e}\n")
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

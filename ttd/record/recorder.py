@@ -1,0 +1,473 @@
+"""Run a WASI program on wasmtime with the instrumented module and write its trace.
+
+The program behaves as under `wasmtime run`: same argv, stdio passed through, only the
+environment and directories given explicitly (a shared trace must not leak the host's
+secrets). Python runs only when a trace buffer is full and after each import call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import signal
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import wasmtime
+
+import ttd
+from ttd.record.instrument import EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument
+from ttd.record.snapshot import MemorySnapshotter, live_view, memory_digest
+from ttd.record.wasi_effects import written_regions
+from ttd.record.writer import Boundary, ChunkWriter
+from ttd.store import codec
+from ttd.wasm.errors import WasmError
+
+
+class RecordError(Exception):
+    """A one-line reason the recording could not start or finish."""
+
+
+class Interrupted(Exception):
+    """Raised from a hook to stop the program after Ctrl-C, at a block boundary."""
+
+
+@dataclass
+class RecordOptions:
+    program: Path
+    args: list[str] = field(default_factory=list)
+    env: list[tuple[str, str]] = field(default_factory=list)
+    dirs: list[tuple[str, str]] = field(default_factory=list)  # (host, guest)
+    invoke: str | None = None
+    out: Path | None = None
+    quiet: bool = False
+    overwrite: bool = False
+    id_cap: int = 1 << 18
+    val_cap: int = 1 << 20
+
+
+@dataclass
+class RecordResult:
+    path: Path
+    exit_code: int
+    trap: str | None
+    steps: int
+    blocks: int
+    chunks: int
+    bytes_written: int
+    seconds: float
+    status: str
+
+
+def default_trace_path(program: Path, directory: Path = Path("traces")) -> Path:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return directory / f"{program.stem}-{stamp}.db"
+
+
+_VALTYPES = {
+    "i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
+
+
+def _wt_functype(ft) -> wasmtime.FuncType:
+    def vt(t):
+        if not isinstance(t, str) or t not in _VALTYPES:
+            raise RecordError(f"import with a {t} parameter or result is not supported")
+        return _VALTYPES[t]()
+    return wasmtime.FuncType([vt(t) for t in ft.params], [vt(t) for t in ft.results])
+
+
+def _bits(value, vt: str) -> int:
+    """A wasmtime-py value as the unsigned integer of its bits."""
+    if value is None:
+        return 0
+    if vt == "i32":
+        return int(value) & 0xFFFFFFFF
+    if vt == "i64":
+        return int(value) & 0xFFFFFFFFFFFFFFFF
+    if vt == "f32":
+        return struct.unpack("<I", struct.pack("<f", float(value)))[0]
+    if vt == "f64":
+        return struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+    return 0
+
+
+class Progress:
+    def __init__(self, quiet: bool, label: str):
+        self.quiet = quiet
+        self.label = label
+        self.last = time.monotonic() + 0.5  # short runs print no progress at all
+        self.shown = False
+
+    def __call__(self, steps: int, nbytes: int, force: bool = False) -> None:
+        if self.quiet or (force and not self.shown):
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.5:
+            return
+        self.last = now
+        self.shown = True
+        sys.stderr.write(f"\r{self.label}: {steps / 1e6:,.1f}M steps, {nbytes / 1e6:,.1f} MB written ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown and not self.quiet:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class Recorder:
+    def __init__(self, opts: RecordOptions):
+        self.opts = opts
+        self.interrupted = False
+
+    # ---- setup ----------------------------------------------------------------------------
+
+    def _load(self) -> tuple[bytes, Instrumented, wasmtime.Engine, wasmtime.Module]:
+        path = self.opts.program
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file")
+        except OSError as e:
+            raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+        engine = wasmtime.Engine()
+        try:
+            wasmtime.Module.validate(engine, data)
+        except wasmtime.WasmtimeError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid module"
+            raise RecordError(f"{path}: not a valid WebAssembly module: {first}")
+        try:
+            inst = instrument(data, id_cap=self.opts.id_cap, val_cap=self.opts.val_cap)
+        except WasmError as e:
+            raise RecordError(f"{path}: {e}")
+        try:
+            module = wasmtime.Module(engine, inst.wasm)
+        except wasmtime.WasmtimeError as e:
+            raise RecordError(f"internal error: wasmtime rejected the instrumented module: "
+                              f"{str(e).strip().splitlines()[0]}")
+        return data, inst, engine, module
+
+    def _wasi(self) -> tuple[wasmtime.WasiConfig, dict[str, tuple[int, int]]]:
+        o = self.opts
+        argv = [o.program.name] + list(o.args)
+        env = [(k, v) for k, v in o.env]
+        cfg = wasmtime.WasiConfig()
+        cfg.argv = argv
+        cfg.env = env
+        for host, guest in o.dirs:
+            if not Path(host).is_dir():
+                raise RecordError(f"--dir {host}: not a directory")
+            cfg.preopen_dir(host, guest)
+        cfg.inherit_stdin()
+        cfg.inherit_stdout()
+        cfg.inherit_stderr()
+        envs = [f"{k}={v}" for k, v in env]
+        sizes = {
+            "args": (len(argv), sum(len(a.encode()) + 1 for a in argv)),
+            "environ": (len(envs), sum(len(e.encode()) + 1 for e in envs)),
+        }
+        return cfg, sizes
+
+    # ---- the run --------------------------------------------------------------------------
+
+    def run(self) -> RecordResult:
+        o = self.opts
+        t0 = time.perf_counter()
+        data, inst, engine, module = self._load()
+        out = o.out or default_trace_path(o.program)
+        if out.exists() and not o.overwrite:
+            raise RecordError(f"{out}: already exists")
+        wasi, arg_sizes = self._wasi()
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasi)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        try:
+            instance = linker.instantiate(store, module)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise RecordError(f"{o.program}: {str(e).strip().splitlines()[0]}")
+
+        sched = inst.schedule
+        mod = inst.module
+        exports = instance.exports(store)
+        trace_mem = exports[EXPORT_PREFIX + "trace"]
+        tpi = exports[EXPORT_PREFIX + "tpi"]
+        tpv = exports[EXPORT_PREFIX + "tpv"]
+        hooks = exports[EXPORT_PREFIX + "hooks"]
+        mems = [exports[f"{EXPORT_PREFIX}mem{i}"] for i in range(len(sched.memories))]
+        glob_types = [mod.global_type(i).valtype for i in range(len(sched.globals))]
+        globs = [exports[f"{EXPORT_PREFIX}g{i}"] for i in range(len(sched.globals))]
+        wasi_mem_index = next((e.index for e in mod.exports if e.kind == "memory"
+                               and e.name == "memory"), 0)
+        layout = inst.layout
+        block_steps = np.array([len(b.pcs) for b in sched.blocks], dtype=np.int64)
+
+        progress = Progress(o.quiet, "recording")
+        writer = ChunkWriter(out, block_steps, progress)
+        writer.open(o.overwrite)
+        program_info = {
+            "program": o.program.name,
+            "args": list(o.args),
+            "env": [f"{k}={v}" for k, v in o.env],
+            "dirs": [guest for _host, guest in o.dirs],
+            "invoke": o.invoke,
+            "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "ttd_version": ttd.__version__,
+            "wasmtime_version": _wasmtime_version(),
+            "module_sha256": hashlib.sha256(data).hexdigest(),
+            "functions": len(mod.bodies),
+            "status": "recording",
+            "wasi_memory": wasi_mem_index,
+            "layout": {"id_cap": layout.id_cap, "val_cap": layout.val_cap},
+        }
+        writer.call(lambda st: (st.set_info(**program_info),
+                                st.add_module(o.program.name, data, codec.pack(sched.to_wire())),
+                                st.commit()))
+
+        snap = MemorySnapshotter(len(mems))
+        state = {"seq": 0, "blocks": 0, "host": [], "last_id": None}
+
+        def read_globals() -> list[int]:
+            return [_bits(g.value(store), t) if isinstance(t, str) else 0
+                    for g, t in zip(globs, glob_types)]
+
+        def capture(seq: int) -> Boundary:
+            views = [live_view(m.data_ptr(store), m.data_len(store)) for m in mems]
+            versions, pages, sizes = snap.capture(views)
+            return Boundary(seq, read_globals(), sizes, versions, pages)
+
+        def take_buffers() -> tuple[bytes, bytes]:
+            n_ids = tpi.value(store)
+            vend = tpv.value(store)
+            ids = bytes(trace_mem.read(store, 0, n_ids))
+            vals = bytes(trace_mem.read(store, layout.val_base, vend))
+            tpi.set_value(store, 0)
+            tpv.set_value(store, layout.val_base)
+            return ids, vals
+
+        def flush() -> None:
+            if writer.error is not None:
+                raise writer.error
+            ids, vals = take_buffers()
+            seq = state["seq"]
+            if ids:
+                state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
+            writer.chunk(seq, ids, vals, state["host"], capture(seq + 1))
+            state["seq"] = seq + 1
+            state["blocks"] += len(ids) // 4
+            state["host"] = []
+            if self.interrupted:
+                raise Interrupted()
+
+        def make_hook(k: int):
+            imp_module, imp_name = sched.imports[k]
+            ft = mod.types[[i for i in mod.imports if i.kind == "func"][k].desc]
+            ptypes, rtypes = list(ft.params), list(ft.results)
+            np_ = len(ptypes)
+            mem = mems[wasi_mem_index] if mems else None
+
+            def read(addr: int, n: int) -> bytes:
+                size = mem.data_len(store)
+                if addr >= size or n <= 0:
+                    return b""
+                return bytes(mem.read(store, addr, min(size, addr + n)))
+
+            def hook(*vals) -> None:
+                args = [_bits(v, t) for v, t in zip(vals[:np_], ptypes)]
+                results = [_bits(v, t) for v, t in zip(vals[np_:], rtypes)]
+                regions = []
+                if mem is not None and imp_module.startswith("wasi"):
+                    for addr, n in written_regions(imp_name, args, read, mem.data_len(store), arg_sizes):
+                        chunk = read(addr, n)
+                        if chunk:
+                            regions.append((addr, chunk))
+                elif mem is not None:
+                    regions.append((0, read(0, mem.data_len(store))))
+                ordinal = state["blocks"] + tpi.value(store) // 4 - 1
+                state["host"].append([ordinal, k, results, regions])
+                if self.interrupted:
+                    raise Interrupted()
+            return hook
+
+        hooks.set(store, HOOK_FLUSH, wasmtime.Func(store, wasmtime.FuncType([], []), flush))
+        for k, ht in enumerate(layout.hook_types):
+            hooks.set(store, 1 + k, wasmtime.Func(store, _wt_functype(ht), make_hook(k)))
+
+        writer.boundary(capture(0))
+
+        exit_code, trap, trap_pc, status = 0, None, None, "complete"
+        old_handler = None
+        if _main_thread():
+            old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        invoke_results = None
+        try:
+            try:
+                if inst.start_func is not None:
+                    exports[EXPORT_PREFIX + "start"](store)
+                invoke_results = self._enter(store, exports, mod)
+            except wasmtime.ExitTrap as e:
+                exit_code = e.code
+            except Interrupted:
+                status, exit_code = "interrupted", 130
+            except wasmtime.Trap as e:
+                trap = _trap_message(e)
+                frames = e.frames
+                exit_code = 134
+                if frames:
+                    trap_pc = inst.original_pc(frames[0].module_offset)
+                self._print_trap(e, inst)
+            except wasmtime.WasmtimeError as e:
+                trap = str(e).strip().splitlines()[0]
+                exit_code = 134
+                sys.stderr.write(f"Error: {trap}\n")
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+
+        # the last, partial buffer: with a trap its final block stops at the trapping step
+        ids, vals = take_buffers()
+        last_steps = None
+        if trap is not None and ids:
+            last_id = struct.unpack_from("<I", ids, len(ids) - 4)[0]
+            pcs = sched.blocks[last_id].pcs
+            if trap_pc is not None and trap_pc in pcs:
+                last_steps = pcs.index(trap_pc) + 1
+            else:
+                trap_pc = pcs[-1]
+        if ids:
+            state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
+        live_last_pc = trap_pc if trap is not None else (
+            sched.blocks[state["last_id"]].pcs[-1] if state["last_id"] is not None else None)
+        seq = state["seq"]
+        final = capture(seq + 1)
+        if ids or seq == 0:
+            writer.chunk(seq, ids, vals, state["host"], final, last_steps)
+            n_chunks = seq + 1
+        else:
+            n_chunks = seq
+        final_info = {
+            "mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems],
+            "mem_sizes": final.mem_sizes,
+            "globals": final.globals,
+        }
+        try:
+            writer.finish()
+        except Exception as e:
+            raise RecordError(f"writing {out} failed: {e}")
+        progress(writer.steps, writer.bytes, force=True)
+        progress.done()
+
+        from ttd.record.indexer import index_trace  # after the writer closed the file
+
+        replayed_last_pc = index_trace(out, quiet=o.quiet)
+        if replayed_last_pc != live_last_pc:
+            raise RecordError(f"internal error: replay ends at pc {replayed_last_pc}, "
+                              f"the recording at {live_last_pc}")
+        summary = {
+            "status": status,
+            "exit_code": exit_code,
+            "trap": trap,
+            "trap_pc": trap_pc,
+            "steps": writer.steps,
+            "blocks": writer.blocks,
+            "chunks": n_chunks,
+            "final": dict(final_info, last_pc=live_last_pc),
+            "invoke_results": invoke_results,
+            "record_seconds": round(time.perf_counter() - t0, 3),
+        }
+        from ttd.store.trace_store import TraceStore
+
+        with TraceStore.open(out, writable=True) as st:
+            st.set_info(**summary)
+            st.commit()
+        return RecordResult(out, exit_code, trap, writer.steps, writer.blocks, n_chunks,
+                            writer.bytes, time.perf_counter() - t0, status)
+
+    def _enter(self, store, exports, mod):
+        """Call the entry point as `wasmtime run` would: _start, or --invoke EXPORT ARGS."""
+        o = self.opts
+        if o.invoke is None:
+            try:
+                start = exports["_start"]
+            except KeyError:
+                start = None
+            if start is None:
+                raise RecordError(f"{o.program}: no _start export; use --invoke EXPORT")
+            start(store)
+            return None
+        try:
+            func = exports[o.invoke]
+        except KeyError:
+            raise RecordError(f"{o.program}: no export named {o.invoke!r}")
+        if not isinstance(func, wasmtime.Func):
+            raise RecordError(f"{o.program}: export {o.invoke!r} is not a function")
+        init = None
+        try:
+            init = exports["_initialize"]
+        except KeyError:
+            pass
+        if init is not None:
+            init(store)
+        ptypes = [str(t) for t in func.type(store).params]
+        if len(ptypes) != len(o.args):
+            raise RecordError(f"{o.invoke} takes {len(ptypes)} arguments, {len(o.args)} given")
+        params = []
+        for a, t in zip(o.args, ptypes):
+            try:
+                params.append(float(a) if t.startswith("f") else int(a, 0))
+            except ValueError:
+                raise RecordError(f"argument {a!r} is not a {t}")
+        result = func(store, *params)
+        results = list(result) if isinstance(result, (list, tuple)) else (
+            [] if result is None else [result])
+        for r in results:
+            print(r)
+        return [str(r) for r in results]
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.interrupted:  # a second Ctrl-C: stop waiting for a boundary
+            raise KeyboardInterrupt
+        self.interrupted = True
+
+    def _print_trap(self, e: wasmtime.Trap, inst: Instrumented) -> None:
+        lines = ["Error: failed to run main module", "", "Caused by:",
+                 "    0: error while executing at wasm backtrace:"]
+        for i, f in enumerate(e.frames):
+            pc = inst.original_pc(f.module_offset)
+            name = inst.module.function_name(f.func_index) if f.func_index is not None else "?"
+            where = f"{pc:#x}" if pc is not None else "??"
+            lines.append(f"           {i}: {where:>8} - {name}")
+        lines.append(f"    1: {_trap_message(e)}")
+        sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _trap_message(e: wasmtime.Trap) -> str:
+    text = e.message if hasattr(e, "message") else str(e)
+    for line in str(text).splitlines()[::-1]:
+        if "wasm trap:" in line:
+            return line.split("wasm trap:", 1)[1].strip()
+    return str(text).strip().splitlines()[-1] if str(text).strip() else "trap"
+
+
+def _wasmtime_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("wasmtime")
+    except Exception:
+        return "unknown"
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def record(opts: RecordOptions) -> RecordResult:
+    return Recorder(opts).run()

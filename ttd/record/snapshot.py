@@ -1,0 +1,65 @@
+"""Pages of live linear memory that changed since the last chunk boundary.
+
+Taken while the program is paused in the flush hook, so each chunk boundary has the true memory
+contents: the replay starts from them, and `ttd verify` checks its own reconstruction against
+them. Pages are content-addressed (sha256), so a page that returns to an earlier content costs
+nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+
+import numpy as np
+
+SNAP_PAGE = 4096
+ZERO_DIGEST = hashlib.sha256(bytes(SNAP_PAGE)).digest()
+
+
+def live_view(ptr, size: int) -> np.ndarray:
+    """A numpy view of wasm memory without copying it."""
+    if size == 0:
+        return np.zeros(0, dtype=np.uint8)
+    buf = (ctypes.c_ubyte * size).from_address(ctypes.addressof(ptr.contents))
+    return np.frombuffer(buf, dtype=np.uint8)
+
+
+class MemorySnapshotter:
+    def __init__(self, n_memories: int):
+        self.shadow = [np.zeros(0, dtype=np.uint8) for _ in range(n_memories)]
+
+    def capture(self, views: list[np.ndarray]) -> tuple[list[tuple[int, int, bytes]], dict[bytes, bytes], list[int]]:
+        """(page versions, new pages by digest, memory sizes) since the previous capture."""
+        versions: list[tuple[int, int, bytes]] = []
+        pages: dict[bytes, bytes] = {}
+        sizes = []
+        for mi, live in enumerate(views):
+            size = live.shape[0]
+            sizes.append(size)
+            old = self.shadow[mi]
+            if old.shape[0] != size:
+                grown = np.zeros(size, dtype=np.uint8)
+                grown[:min(size, old.shape[0])] = old[:size]
+                old = self.shadow[mi] = grown
+            full = size // SNAP_PAGE
+            dirty = []
+            if full:
+                a = live[: full * SNAP_PAGE].reshape(full, SNAP_PAGE)
+                b = old[: full * SNAP_PAGE].reshape(full, SNAP_PAGE)
+                dirty = np.flatnonzero((a != b).any(axis=1)).tolist()
+            if size % SNAP_PAGE and not np.array_equal(live[full * SNAP_PAGE:], old[full * SNAP_PAGE:]):
+                dirty.append(full)
+            for p in dirty:
+                lo, hi = p * SNAP_PAGE, min(size, (p + 1) * SNAP_PAGE)
+                raw = live[lo:hi].tobytes()
+                old[lo:hi] = live[lo:hi]
+                digest = hashlib.sha256(raw).digest()
+                if digest != ZERO_DIGEST:
+                    pages[digest] = raw
+                versions.append((mi, p, digest))
+        return versions, pages, sizes
+
+
+def memory_digest(data) -> str:
+    return hashlib.sha256(bytes(data)).hexdigest()

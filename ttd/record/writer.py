@@ -1,0 +1,114 @@
+"""Compress and store chunks on a second thread, so the program keeps running meanwhile.
+
+zstd and SQLite release the GIL; the queue is bounded, so a slow disk slows the recording
+instead of growing memory. Every job runs on the writer thread in submission order, which
+makes one SQLite connection (owned by that thread) enough.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ttd.store import codec
+from ttd.store.trace_store import TraceStore
+
+
+@dataclass(slots=True)
+class Boundary:
+    """Live state at a chunk boundary: the start of chunk `seq`."""
+
+    seq: int
+    globals: list[int]
+    mem_sizes: list[int]
+    versions: list[tuple[int, int, bytes]]
+    pages: dict[bytes, bytes]
+
+
+class ChunkWriter:
+    def __init__(self, path, block_steps: np.ndarray, progress: Callable[[int, int], None] | None):
+        self.path = path
+        self.block_steps = block_steps
+        self.progress = progress
+        self.jobs: queue.Queue = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.steps = 0
+        self.blocks = 0
+        self.bytes = 0
+        self.chunks = 0
+        self.store: TraceStore | None = None
+        self.thread = threading.Thread(target=self._loop, name="ttd-writer", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    break
+                if self.error is not None:
+                    continue
+                try:
+                    job()
+                except BaseException as e:  # reported to the recording thread
+                    self.error = e
+        finally:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+
+    def call(self, fn: Callable[[TraceStore], None]) -> None:
+        """Run fn(store) on the writer thread, after everything submitted before it."""
+        self.jobs.put(lambda: fn(self.store))
+
+    def open(self, overwrite: bool) -> None:
+        def _open() -> None:
+            self.store = TraceStore.create(self.path, overwrite=overwrite)
+        self.jobs.put(_open)
+
+    def boundary(self, b: Boundary) -> None:
+        def job() -> None:
+            st = self.store
+            st.put_pages(b.pages)
+            st.put_page_versions(b.seq, b.versions)
+            st.put_checkpoint(b.seq, codec.pack({"globals": b.globals, "mem_sizes": b.mem_sizes}))
+            st.commit()
+        self.jobs.put(job)
+
+    def chunk(self, seq: int, ids: bytes, vals: bytes, host: list, boundary: Boundary,
+              last_block_steps: int | None = None) -> None:
+        """Store chunk `seq` and the state right after it, in one transaction."""
+        def job() -> None:
+            arr = np.frombuffer(ids, dtype="<u4")
+            if arr.size and int(arr.max()) >= self.block_steps.shape[0]:
+                raise RuntimeError("recorded block id out of range")
+            n_steps = int(self.block_steps[arr].sum()) if arr.size else 0
+            if last_block_steps is not None and arr.size:
+                n_steps -= int(self.block_steps[arr[-1]]) - last_block_steps
+            cids, cvals = codec.compress(ids), codec.compress(vals)
+            chost = codec.pack(host)
+            st = self.store
+            st.add_chunk(seq, self.steps, n_steps, self.blocks, int(arr.size), cids, cvals, chost)
+            st.put_pages(boundary.pages)
+            st.put_page_versions(boundary.seq, boundary.versions)
+            st.put_checkpoint(boundary.seq, codec.pack(
+                {"globals": boundary.globals, "mem_sizes": boundary.mem_sizes}))
+            st.commit()
+            self.steps += n_steps
+            self.blocks += int(arr.size)
+            self.chunks += 1
+            self.bytes += len(cids) + len(cvals) + len(chost) + sum(len(p) for p in boundary.pages.values())
+            if self.progress:
+                self.progress(self.steps, self.bytes)
+        self.jobs.put(job)
+
+    def finish(self) -> None:
+        """Wait for every job, close the store on its own thread; re-raise a writer failure."""
+        self.jobs.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,97 @@
+"""Rebuild the whole run from the trace alone and compare it with what the recorder saw live.
+
+At every chunk boundary the recorder stored the live memory pages and globals; at the end it
+stored hashes of the final memory, the globals and the last pc. A trace verifies when the
+replayed state equals all of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
+from ttd.replay.machine import ReplayError
+from ttd.replay.trace import Trace
+from ttd.store.errors import TraceError
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    steps: int
+    chunks: int
+    complete: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _check_boundary(trace: Trace, st, seq: int) -> str | None:
+    cp = trace.checkpoint(seq)
+    if list(cp.get("globals", [])) != list(st.globals):
+        return f"globals differ from the recording after chunk {seq - 1}"
+    sizes = list(cp.get("mem_sizes", []))
+    if sizes != [len(m) for m in st.memories]:
+        return f"memory sizes differ from the recording after chunk {seq - 1}"
+    for mi, mem in enumerate(st.memories):
+        table = trace.store.page_table(seq, mi)
+        for p in range(0, (len(mem) + SNAP_PAGE - 1) // SNAP_PAGE):
+            raw = bytes(mem[p * SNAP_PAGE:(p + 1) * SNAP_PAGE])
+            want = table.get(p, ZERO_DIGEST)
+            got = hashlib.sha256(raw).digest()
+            if got != want and not (want == ZERO_DIGEST and not any(raw)):
+                return (f"memory {mi} page at {p * SNAP_PAGE:#x} differs from the recording "
+                        f"after chunk {seq - 1}")
+    return None
+
+
+def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
+    info = trace.info
+    complete = info.get("status") in ("complete", "interrupted") and "final" in info
+    rep = VerifyReport(ok=True, steps=0, chunks=0, complete=complete)
+    st = trace.initial_state(with_memory=True)
+    n = len(trace.chunks)
+    last_shown = 0.0
+    for i, (seq, first, n_steps, _fb, _nb) in enumerate(trace.chunks):
+        try:
+            ch = trace.chunk(seq)
+            trace.run_chunk(st, ch)
+        except (ReplayError, TraceError) as e:
+            rep.ok = False
+            rep.problems.append(f"chunk {seq} (steps {first}-{first + n_steps - 1}): {e}")
+            return rep
+        problem = _check_boundary(trace, st, seq + 1)
+        if problem:
+            rep.ok = False
+            rep.problems.append(f"chunk {seq} (steps {first}-{first + n_steps - 1}): {problem}")
+            return rep
+        rep.steps = st.steps_done
+        rep.chunks = i + 1
+        now = time.monotonic()
+        if not quiet and (now - last_shown > 0.5 or i == n - 1):
+            last_shown = now
+            sys.stderr.write(f"\rverifying: {st.steps_done / 1e6:,.1f}M steps, chunk {i + 1}/{n} ")
+            sys.stderr.flush()
+    if not quiet and n:
+        sys.stderr.write("\n")
+    if st.steps_done != trace.total_steps:
+        rep.ok = False
+        rep.problems.append(f"replayed {st.steps_done} steps, the trace says {trace.total_steps}")
+    final = info.get("final")
+    if not final:
+        rep.problems.append("partial trace: no final state was captured; verified every "
+                            "chunk boundary up to the last flushed chunk")
+        return rep
+    digests = [hashlib.sha256(bytes(m)).hexdigest() for m in st.memories]
+    if digests != list(final.get("mem_sha256", [])):
+        rep.ok = False
+        rep.problems.append("final memory differs from the recording")
+    if list(st.globals) != list(final.get("globals", [])):
+        rep.ok = False
+        rep.problems.append("final globals differ from the recording")
+    last_pc = st.frames[-1].pc if st.frames else None
+    if last_pc != final.get("last_pc"):
+        rep.ok = False
+        rep.problems.append(f"last pc {last_pc} differs from the recording's {final.get('last_pc')}")
+    return rep

@@ -1,0 +1,131 @@
+"""Byte encodings used inside a trace: msgpack+zstd objects and zstd raw arrays.
+
+A trace may come from anywhere (a bug report, a colleague), so decoding is
+bounded: sizes are checked against a limit *before* any buffer is allocated,
+and every failure surfaces as a one-line :class:`CorruptTrace` instead of a
+MemoryError or a library-specific exception.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msgpack
+import zstandard
+
+from ttd.store.errors import CorruptTrace
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "TAG_MSGPACK_ZSTD",
+    "ZSTD_LEVEL",
+    "compress",
+    "decompress",
+    "pack",
+    "unpack",
+]
+
+#: Largest decoded object unpack() accepts unless told otherwise.
+DEFAULT_MAX_SIZE = 1 << 30
+#: zstd level: 3 keeps the recorder's worker thread well ahead of the producer.
+ZSTD_LEVEL = 3
+#: First byte of a pack() result; lets a future ttd change the encoding without guessing.
+TAG_MSGPACK_ZSTD = 0x01
+
+# zstd contexts are not thread-safe, and the recorder compresses on a worker
+# thread while the main thread may decode: one context of each kind per thread.
+_local = threading.local()
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _cctx() -> zstandard.ZstdCompressor:
+    cctx = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, write_content_size=True, write_checksum=True
+        )
+    return cctx
+
+
+def _dctx() -> zstandard.ZstdDecompressor:
+    dctx = getattr(_local, "dctx", None)
+    if dctx is None:
+        dctx = _local.dctx = zstandard.ZstdDecompressor()
+    return dctx
+
+
+def compress(raw: bytes | bytearray | memoryview) -> bytes:
+    """zstd-compress a raw buffer (e.g. a numpy array's bytes), recording its size so decoding can be bounded."""
+    return _cctx().compress(raw)
+
+
+def decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
+    """Inverse of compress(); refuses frames without a declared size or declaring more than max_size."""
+    if bytes(memoryview(data)[:4]) != _ZSTD_MAGIC:  # also rejects skippable frames
+        raise CorruptTrace("not a zstd frame")
+    try:
+        declared = zstandard.frame_content_size(data)
+    except zstandard.ZstdError as exc:
+        raise CorruptTrace(f"bad zstd frame header: {exc}") from None
+    if declared < 0:
+        raise CorruptTrace("zstd frame does not declare its decompressed size")
+    if declared > max_size:
+        raise CorruptTrace(f"zstd frame declares {declared} bytes, more than the {max_size}-byte limit")
+    if declared == 0:
+        # python-zstandard's one-shot decompress() returns b"" for any frame
+        # declaring size 0 without looking at it; stream it instead so a frame
+        # that lies about being empty is caught (zstd stops within one block).
+        obj = _dctx().decompressobj()
+        try:
+            out = obj.decompress(data)
+        except zstandard.ZstdError as exc:
+            raise CorruptTrace(f"corrupt zstd frame: {exc}") from None
+        if out or not obj.eof or obj.unused_data:
+            raise CorruptTrace("zstd frame declaring size 0 is not an empty frame")
+        return b""
+    try:
+        out = _dctx().decompress(data, max_output_size=declared, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise CorruptTrace(f"corrupt zstd frame: {exc}") from None
+    if len(out) != declared:
+        raise CorruptTrace(f"zstd frame decoded to {len(out)} bytes, declared {declared}")
+    return out
+
+
+def pack(obj: Any) -> bytes:
+    """Encode a msgpack-able object as tag byte + zstd(msgpack); bytes stay bytes (use_bin_type)."""
+    return bytes((TAG_MSGPACK_ZSTD,)) + compress(msgpack.packb(obj, use_bin_type=True))
+
+
+def unpack(data: bytes | bytearray | memoryview, max_size: int = DEFAULT_MAX_SIZE) -> Any:
+    """Inverse of pack(); tuples come back as lists. Any malformed input raises CorruptTrace."""
+    view = memoryview(data)
+    if len(view) == 0:
+        raise CorruptTrace("empty packed object")
+    tag = view[0]
+    if tag != TAG_MSGPACK_ZSTD:
+        raise CorruptTrace(f"unknown packed-object codec tag {tag:#04x}")
+    raw = decompress(view[1:], max_size)
+    limit = max(len(raw), 1)
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=False,
+        max_buffer_size=limit,
+        max_str_len=limit,
+        max_bin_len=limit,
+        max_array_len=limit,
+        max_map_len=limit,
+        max_ext_len=limit,
+    )
+    try:
+        unpacker.feed(raw)
+        obj = unpacker.unpack()
+        end = unpacker.tell()
+    except msgpack.OutOfData:
+        raise CorruptTrace("truncated msgpack object") from None
+    except Exception as exc:  # msgpack raises ValueError, TypeError, StackError, UnicodeDecodeError...
+        raise CorruptTrace(f"malformed msgpack object: {type(exc).__name__}: {exc}") from None
+    if end != len(raw):
+        raise CorruptTrace(f"{len(raw) - end} bytes of trailing data after msgpack object")
+    return obj

@@ -1,0 +1,107 @@
+"""SQLAlchemy models of a trace file (schema revision "0001").
+
+These models are the source of truth that ``alembic revision --autogenerate``
+diffs against; the migration in ``alembic/versions`` is what actually builds a
+file. Only portable types are used (Text, Integer, BigInteger, LargeBinary) so
+the same schema can live in PostgreSQL later. No foreign keys: the store keeps
+opaque rows, and e.g. page_versions may name the all-zero page, which by
+design has no row in ``pages``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, MetaData, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Written to the SQLite header (PRAGMA application_id) by migration 0001 so a
+#: trace can be told from any other SQLite file by reading 100 bytes. "TTD1".
+SQLITE_APPLICATION_ID = 0x54544431
+
+#: Deterministic constraint names, so later migrations (and PostgreSQL) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TraceInfo(Base):
+    """Free-form metadata; values are JSON text so new keys need no migration."""
+
+    __tablename__ = "trace_info"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Module(Base):
+    """Original module bytes (what LLDB is served) plus an opaque schedule blob."""
+
+    __tablename__ = "modules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(Text, nullable=False)
+    wasm: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    schedule: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Chunk(Base):
+    """One recorded chunk: caller-encoded blobs plus a store-computed checksum."""
+
+    __tablename__ = "chunks"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_step: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    n_steps: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    first_block: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    n_blocks: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ids: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    vals: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    host: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    checksum: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_chunks_first_step", "first_step"),)
+
+
+class Checkpoint(Base):
+    """Opaque state at the start of chunk ``chunk_seq``."""
+
+    __tablename__ = "checkpoints"
+
+    chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Page(Base):
+    """Content-addressed memory page: digest = sha256(raw), data = zstd(raw)."""
+
+    __tablename__ = "pages"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class PageVersion(Base):
+    """Digest of (memory, page) as of the start of chunk_seq; only rows where it changed."""
+
+    __tablename__ = "page_versions"
+
+    memory: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    page: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+
+    # Small rows looked up by their key: the clustered primary key *is* the
+    # index page_table() scans (ignored by other dialects).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+#: Tables a file must have to be read as a trace of this schema.
+TABLES = tuple(sorted(Base.metadata.tables))

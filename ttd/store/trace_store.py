@@ -1,0 +1,598 @@
+"""TraceStore: one self-contained SQLite file holding a recording.
+
+The store keeps bytes and rows and knows nothing of Wasm or replay. Writers
+batch rows and call commit() once per chunk; every commit is atomic, so a
+recorder killed at any instant leaves a file with a prefix of its chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sqlite3
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+import ttd
+from ttd.store import codec
+from ttd.store.engine import BUSY_TIMEOUT_S, sqlite_uri, trace_engine
+from ttd.store.errors import CorruptTrace, MissingRow, NotATrace, SchemaTooNew, TraceError, TraceExists
+from ttd.store.models import (
+    SQLITE_APPLICATION_ID,
+    TABLES,
+    Checkpoint,
+    Chunk,
+    Module,
+    Page,
+    PageVersion,
+    TraceInfo,
+)
+
+__all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceStore", "chunk_checksum"]
+
+#: alembic's script directory (repo-level ``alembic/``), next to the ttd package.
+ALEMBIC_DIR = Path(ttd.__file__).resolve().parent.parent / "alembic"
+#: Largest decompressed page page() accepts by default (bounds hostile traces).
+MAX_PAGE_SIZE = 16 << 20
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_SIDECARS = ("-journal", "-wal", "-shm")
+_DIGEST_LEN = 32
+
+_info = TraceInfo.__table__
+_modules = Module.__table__
+_chunks = Chunk.__table__
+_checkpoints = Checkpoint.__table__
+_pages = Page.__table__
+_versions = PageVersion.__table__
+
+# Statements are built once; SQLAlchemy caches their compiled form.
+_INSERT_MODULE = insert(_modules)
+_INSERT_CHUNK = insert(_chunks)
+_INSERT_VERSION = insert(_versions)
+_SELECT_INFO = select(_info.c.key, _info.c.value)
+_SELECT_NEXT_MODULE_ID = select(func.coalesce(func.max(_modules.c.id) + 1, 0))
+_SELECT_MODULE = select(_modules.c.name, _modules.c.sha256, _modules.c.wasm, _modules.c.schedule).where(
+    _modules.c.id == bindparam("id")
+)
+_SELECT_CHUNK = select(
+    _chunks.c.seq,
+    _chunks.c.first_step,
+    _chunks.c.n_steps,
+    _chunks.c.first_block,
+    _chunks.c.n_blocks,
+    _chunks.c.ids,
+    _chunks.c.vals,
+    _chunks.c.host,
+    _chunks.c.checksum,
+).where(_chunks.c.seq == bindparam("seq"))
+_SELECT_CHUNK_INDEX = select(
+    _chunks.c.seq, _chunks.c.first_step, _chunks.c.n_steps, _chunks.c.first_block, _chunks.c.n_blocks
+).order_by(_chunks.c.seq)
+# The chunk starting last at or before step (index on first_step); whether it
+# contains step is checked in Python so a step past the end is one index probe.
+# Ties (empty chunks sharing a first_step) resolve to the highest seq, the only
+# one that can hold steps.
+_SELECT_CHUNK_AT = (
+    select(_chunks.c.seq, _chunks.c.first_step, _chunks.c.n_steps)
+    .where(_chunks.c.first_step <= bindparam("step"))
+    .order_by(_chunks.c.first_step.desc(), _chunks.c.seq.desc())
+    .limit(1)
+)
+_SELECT_CHECKPOINT = select(_checkpoints.c.state).where(_checkpoints.c.chunk_seq == bindparam("seq"))
+_SELECT_PAGE = select(_pages.c.data).where(_pages.c.digest == bindparam("digest"))
+# Latest version <= seq of every page of one memory: the GROUP BY walks the
+# (memory, page, chunk_seq) primary key once, then one key lookup per page.
+_latest = (
+    select(_versions.c.page, func.max(_versions.c.chunk_seq).label("chunk_seq"))
+    .where(_versions.c.memory == bindparam("memory"), _versions.c.chunk_seq <= bindparam("seq"))
+    .group_by(_versions.c.page)
+    .subquery("latest")
+)
+_SELECT_PAGE_TABLE = select(_versions.c.page, _versions.c.digest).join(
+    _latest,
+    and_(
+        _versions.c.memory == bindparam("memory"),
+        _versions.c.page == _latest.c.page,
+        _versions.c.chunk_seq == _latest.c.chunk_seq,
+    ),
+)
+
+_INSERT_FOR_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRow:
+    """A recorded module: original bytes for the debugger plus the caller's schedule blob."""
+
+    name: str
+    sha256: str
+    wasm: bytes
+    schedule: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """One chunk as stored; pass it to TraceStore.verify_chunk() before trusting the blobs."""
+
+    seq: int
+    first_step: int
+    n_steps: int
+    first_block: int
+    n_blocks: int
+    ids: bytes
+    vals: bytes
+    host: bytes
+    checksum: str
+
+
+def chunk_checksum(
+    seq: int, first_step: int, n_steps: int, first_block: int, n_blocks: int, ids: bytes, vals: bytes, host: bytes
+) -> str:
+    """Hex sha256 of a chunk row, so a flipped bit or a row mix-up is caught before replay decodes it.
+
+    Hashed: the five integers as little-endian int64, the three blob lengths as
+    uint64 (no ambiguity between adjacent blobs), then the blobs.
+    """
+    h = hashlib.sha256(
+        struct.pack("<5q3Q", seq, first_step, n_steps, first_block, n_blocks, len(ids), len(vals), len(host))
+    )
+    h.update(ids)
+    h.update(vals)
+    h.update(host)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(size: int) -> bytes:
+    return bytes(size)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    # ConfigParser interpolation: a literal '%' in the path must be doubled.
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR).replace("%", "%%"))
+    return cfg
+
+
+@functools.cache
+def _schema_revisions() -> tuple[str, frozenset[str]]:
+    """(head, every revision) of the migrations shipped with this ttd."""
+    if not ALEMBIC_DIR.is_dir():
+        raise TraceError(f"ttd installation is missing its schema migrations ({ALEMBIC_DIR})")
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    assert head is not None, "alembic/versions has no revisions"
+    return head, frozenset(s.revision for s in script.walk_revisions())
+
+
+def _sqlite_errorname(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlite_errorname", "") or ""
+
+
+def _sqlite_message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig)
+
+
+def _is_corruption(exc: BaseException) -> bool:
+    name = _sqlite_errorname(exc)
+    return name.startswith("SQLITE_CORRUPT") or name in ("SQLITE_NOTADB", "SQLITE_IOERR_SHORT_READ")
+
+
+# Failures of the environment rather than of ttd: full disk, I/O error, lock
+# held by another process, permissions. Worth a one-line message, not a traceback.
+_ENVIRONMENT_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED",
+                       "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_NOLFS")
+
+
+def _as_trace_error(exc: BaseException, where: object) -> TraceError | None:
+    """The TraceError to report for a database error, or None if it is a bug to let through (e.g. IntegrityError)."""
+    if _is_corruption(exc):
+        return CorruptTrace(f"{where}: corrupt trace: {_sqlite_message(exc)}")
+    if _sqlite_errorname(exc).startswith(_ENVIRONMENT_ERRORS):
+        return TraceError(f"{where}: cannot access trace: {_sqlite_message(exc)}")
+    return None
+
+
+def _database_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Report corruption as CorruptTrace and environment failures as TraceError; other errors are bugs and pass through."""
+
+    @functools.wraps(method)
+    def wrapper(self: TraceStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (DBAPIError, sqlite3.Error) as exc:
+            error = _as_trace_error(exc, self._where)
+            if error is None:
+                raise
+            raise error from exc
+
+    return wrapper
+
+
+def _check_header(path: Path) -> None:
+    """Classify the file from its first 100 bytes, before SQLite (which would happily create or misread it) sees it."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(100)
+    except FileNotFoundError:
+        raise NotATrace(f"{path}: no such trace file") from None
+    except IsADirectoryError:
+        raise NotATrace(f"{path}: is a directory, not a trace file") from None
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read trace: {exc.strerror or exc}") from None
+    if not head:
+        raise NotATrace(f"{path}: empty file, not a ttd trace")
+    if not head.startswith(_SQLITE_MAGIC):
+        raise NotATrace(f"{path}: not a ttd trace (not an SQLite file)")
+    if len(head) < 100:
+        raise CorruptTrace(f"{path}: corrupt trace: SQLite header truncated to {len(head)} bytes")
+    if int.from_bytes(head[68:72], "big") != SQLITE_APPLICATION_ID:
+        raise NotATrace(f"{path}: SQLite database but not a ttd trace")
+
+
+def _check_schema(conn: Connection, path: Path) -> None:
+    names = set(inspect(conn).get_table_names())
+    if "alembic_version" not in names or "trace_info" not in names:
+        raise NotATrace(f"{path}: SQLite database but not a ttd trace (no ttd tables)")
+    revisions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(revisions) != 1:
+        raise CorruptTrace(f"{path}: corrupt trace: {len(revisions)} schema revisions recorded, expected 1")
+    found = revisions[0]
+    head, known = _schema_revisions()
+    if found not in known:
+        raise SchemaTooNew(found, head, path)
+    if found != head:  # cannot happen while "0001" is the only revision
+        raise TraceError(f"{path}: schema revision {found!r} is older than {head!r}; this ttd cannot read it")
+    missing = sorted(set(TABLES) - names)
+    if missing:
+        raise CorruptTrace(f"{path}: corrupt trace: missing tables {', '.join(missing)}")
+
+
+def _recover_hot_journal(path: Path) -> None:
+    """Roll back the batch a killed writer left in <trace>-journal, which a read-only connection cannot do.
+
+    This restores the file to its last commit; it is what any SQLite reader
+    with write access does on open, and the trace is unreadable until then.
+    """
+    try:
+        conn = sqlite3.connect(sqlite_uri(path, writable=True), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if _is_corruption(exc):
+            raise CorruptTrace(f"{path}: corrupt trace: {exc}") from None
+        raise TraceError(
+            f"{path}: an interrupted write must be rolled back first, but the trace cannot be opened for writing: {exc}"
+        ) from None
+
+
+def _remove_with_sidecars(path: Path) -> None:
+    for p in (path, *(path.with_name(path.name + s) for s in _SIDECARS)):
+        try:
+            p.unlink(missing_ok=True)
+        except IsADirectoryError:
+            raise TraceError(f"{p}: is a directory") from None
+
+
+class TraceStore:
+    """Rows of one trace file behind one long-lived connection (use from one thread at a time)."""
+
+    url: str
+    path: Path | None
+
+    def __init__(self, engine: Engine, conn: Connection, path: Path, writable: bool) -> None:
+        """Use create() or open()."""
+        self._engine = engine
+        self._connection: Connection | None = conn
+        self.path = path
+        self.url = f"sqlite:///{path.absolute()}"
+        self.writable = writable
+        self._where = str(path)
+        # Upserts and insert-or-ignore need the dialect's INSERT (SQLite and
+        # PostgreSQL spell ON CONFLICT the same way); built once per store.
+        dialect_insert = _INSERT_FOR_DIALECT[engine.dialect.name]
+        info = dialect_insert(_info)
+        self._upsert_info = info.on_conflict_do_update(index_elements=[_info.c.key], set_={"value": info.excluded.value})
+        checkpoint = dialect_insert(_checkpoints)
+        self._upsert_checkpoint = checkpoint.on_conflict_do_update(
+            index_elements=[_checkpoints.c.chunk_seq], set_={"state": checkpoint.excluded.state}
+        )
+        self._insert_pages = dialect_insert(_pages).on_conflict_do_nothing(index_elements=[_pages.c.digest])
+        # Digests known to be stored (committed) / inserted in the open batch:
+        # lets put_pages skip compressing pages the file already has.
+        self._known_pages: set[bytes] = set()
+        self._pending_pages: set[bytes] = set()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, overwrite: bool = False) -> TraceStore:
+        """Create an empty trace with the current schema (built by alembic, in one transaction)."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if overwrite or not path.exists():
+                # Also drops a stale -journal, which SQLite would otherwise "roll back" into the new file.
+                _remove_with_sidecars(path)
+            try:
+                # O_EXCL: refusing to clobber is atomic, even against a concurrent create().
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                raise TraceExists(f"{path}: already exists (pass overwrite=True to replace it)") from None
+        except TraceError:
+            raise
+        except OSError as exc:
+            raise TraceError(f"{path}: cannot create trace: {exc.strerror or exc}") from None
+        engine = trace_engine(path, writable=True)
+        conn: Connection | None = None
+        try:
+            conn = engine.connect()
+            with conn.begin():
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            return cls(engine, conn, path, writable=True)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            engine.dispose()
+            _remove_with_sidecars(path)
+            error = _as_trace_error(exc, path) if isinstance(exc, (DBAPIError, sqlite3.Error)) else None
+            if error is None:
+                raise
+            raise error from exc
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, writable: bool = False) -> TraceStore:
+        """Open an existing trace, read-only unless asked; any problem is a one-line TraceError."""
+        path = Path(path)
+        _check_header(path)
+        for attempt in range(2):
+            engine = trace_engine(path, writable=writable)
+            conn: Connection | None = None
+            try:
+                conn = engine.connect()
+                _check_schema(conn, path)
+                return cls(engine, conn, path, writable=writable)
+            except BaseException as exc:
+                if conn is not None:
+                    conn.close()
+                engine.dispose()
+                if not isinstance(exc, (DBAPIError, sqlite3.Error)):
+                    raise
+                if attempt == 0 and _sqlite_errorname(exc) == "SQLITE_READONLY_ROLLBACK":
+                    _recover_hot_journal(path)
+                    continue
+                raise _as_trace_error(exc, path) or TraceError(
+                    f"{path}: cannot open trace: {_sqlite_message(exc)}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    @property
+    def _conn(self) -> Connection:
+        conn = self._connection
+        if conn is None:
+            raise ValueError(f"{self._where}: trace store is closed")
+        return conn
+
+    def _writing(self) -> Connection:
+        if not self.writable:
+            raise TraceError(f"{self._where}: trace is open read-only")
+        return self._conn
+
+    @_database_errors
+    def commit(self) -> None:
+        """Make everything written since the last commit durable, atomically."""
+        if not self.writable:
+            return
+        self._conn.commit()
+        self._known_pages |= self._pending_pages
+        self._pending_pages.clear()
+
+    def close(self) -> None:
+        """Close the file; uncommitted writes are discarded (the with-block commits on success)."""
+        conn, self._connection = self._connection, None
+        if conn is None:
+            return
+        self._pending_pages.clear()
+        try:
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+            finally:
+                conn.close()
+        finally:
+            self._engine.dispose()
+
+    def __enter__(self) -> TraceStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None and self._connection is not None:
+                self.commit()
+        finally:
+            self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._connection is None else ("rw" if self.writable else "ro")
+        return f"<TraceStore {self.url} {state}>"
+
+    # -- trace_info ----------------------------------------------------------
+
+    @_database_errors
+    def set_info(self, **items: Any) -> None:
+        """Upsert metadata; values are stored as JSON so new keys need no schema change."""
+        if not items:
+            return
+        rows = [{"key": k, "value": json.dumps(v, separators=(",", ":"))} for k, v in items.items()]
+        self._writing().execute(self._upsert_info, rows)
+
+    @_database_errors
+    def info(self) -> dict[str, Any]:
+        """All metadata, JSON-decoded."""
+        out: dict[str, Any] = {}
+        for key, value in self._conn.execute(_SELECT_INFO):
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                raise CorruptTrace(f"{self._where}: corrupt trace: trace_info[{key!r}] is not JSON") from None
+        return out
+
+    # -- modules -------------------------------------------------------------
+
+    @_database_errors
+    def add_module(self, name: str, wasm: bytes, schedule: bytes) -> int:
+        """Store a module's original bytes; returns its id (0, 1, ... in insertion order)."""
+        conn = self._writing()
+        module_id = int(conn.execute(_SELECT_NEXT_MODULE_ID).scalar_one())
+        conn.execute(
+            _INSERT_MODULE,
+            {
+                "id": module_id,
+                "name": name,
+                "sha256": hashlib.sha256(wasm).hexdigest(),
+                "wasm": wasm,
+                "schedule": schedule,
+            },
+        )
+        return module_id
+
+    @_database_errors
+    def module(self, module_id: int = 0) -> ModuleRow:
+        """A stored module; MissingRow (a CorruptTrace and a KeyError) if there is none with that id."""
+        row = self._conn.execute(_SELECT_MODULE, {"id": module_id}).one_or_none()
+        if row is None:
+            raise MissingRow(f"{self._where}: incomplete trace: no module {module_id}")
+        return ModuleRow(row.name, row.sha256, row.wasm, row.schedule)
+
+    # -- chunks --------------------------------------------------------------
+
+    @_database_errors
+    def add_chunk(
+        self,
+        seq: int,
+        first_step: int,
+        n_steps: int,
+        first_block: int,
+        n_blocks: int,
+        ids: bytes,
+        vals: bytes,
+        host: bytes,
+    ) -> None:
+        """Queue one chunk (caller-encoded blobs) in the current batch; the store adds its checksum."""
+        self._writing().execute(
+            _INSERT_CHUNK,
+            {
+                "seq": seq,
+                "first_step": first_step,
+                "n_steps": n_steps,
+                "first_block": first_block,
+                "n_blocks": n_blocks,
+                "ids": ids,
+                "vals": vals,
+                "host": host,
+                "checksum": chunk_checksum(seq, first_step, n_steps, first_block, n_blocks, ids, vals, host),
+            },
+        )
+
+    @_database_errors
+    def chunk(self, seq: int) -> ChunkRow:
+        """One chunk with all its columns (MissingRow if absent); not verified, see verify_chunk()."""
+        row = self._conn.execute(_SELECT_CHUNK, {"seq": seq}).one_or_none()
+        if row is None:
+            raise MissingRow(f"{self._where}: incomplete trace: no chunk {seq}")
+        return ChunkRow(*row)
+
+    @_database_errors
+    def chunk_index(self) -> list[tuple[int, int, int, int, int]]:
+        """(seq, first_step, n_steps, first_block, n_blocks) of every chunk, by seq: small, so replay loads it once."""
+        return [tuple(r) for r in self._conn.execute(_SELECT_CHUNK_INDEX)]  # type: ignore[misc]
+
+    @_database_errors
+    def chunk_for_step(self, step: int) -> int | None:
+        """Seq of the chunk whose [first_step, first_step + n_steps) holds step, or None."""
+        row = self._conn.execute(_SELECT_CHUNK_AT, {"step": step}).one_or_none()
+        if row is None or step >= row.first_step + row.n_steps:
+            return None
+        return int(row.seq)
+
+    def verify_chunk(self, row: ChunkRow) -> bool:
+        """True if the row's checksum matches its contents."""
+        return row.checksum == chunk_checksum(
+            row.seq, row.first_step, row.n_steps, row.first_block, row.n_blocks, row.ids, row.vals, row.host
+        )
+
+    # -- checkpoints ---------------------------------------------------------
+
+    @_database_errors
+    def put_checkpoint(self, seq: int, state: bytes) -> None:
+        """Store (or replace: the indexer enriches checkpoints after recording) the opaque state at the start of chunk seq."""
+        self._writing().execute(self._upsert_checkpoint, {"chunk_seq": seq, "state": state})
+
+    @_database_errors
+    def checkpoint(self, seq: int) -> bytes | None:
+        """The state stored for chunk seq, or None."""
+        return self._conn.execute(_SELECT_CHECKPOINT, {"seq": seq}).scalar_one_or_none()
+
+    # -- memory pages --------------------------------------------------------
+
+    @_database_errors
+    def put_pages(self, pages: Mapping[bytes, bytes]) -> None:
+        """Store pages by digest (sha256 of the raw page, trusted, not re-hashed); known digests and all-zero pages are skipped."""
+        conn = self._writing()
+        rows = []
+        for digest, raw in pages.items():
+            if len(digest) != _DIGEST_LEN:
+                raise ValueError(f"page digest must be {_DIGEST_LEN} bytes, got {len(digest)}")
+            if digest in self._known_pages or digest in self._pending_pages:
+                continue
+            if raw == _zeros(len(raw)):  # callers represent zero pages by digest alone
+                continue
+            rows.append({"digest": bytes(digest), "data": codec.compress(raw)})
+        if not rows:
+            return
+        conn.execute(self._insert_pages, rows)
+        self._pending_pages.update(r["digest"] for r in rows)
+
+    @_database_errors
+    def page(self, digest: bytes, *, max_size: int = MAX_PAGE_SIZE) -> bytes:
+        """Raw page content; MissingRow if absent, CorruptTrace if it does not decompress within max_size."""
+        data = self._conn.execute(_SELECT_PAGE, {"digest": digest}).scalar_one_or_none()
+        if data is None:
+            raise MissingRow(f"{self._where}: incomplete trace: no page with digest {bytes(digest).hex()}")
+        return codec.decompress(data, max_size)
+
+    @_database_errors
+    def put_page_versions(self, seq: int, rows: Iterable[tuple[int, int, bytes]]) -> None:
+        """Record (memory, page, digest) as the content at the start of chunk seq (only pages that changed)."""
+        params = [{"memory": m, "page": p, "chunk_seq": seq, "digest": d} for m, p, d in rows]
+        if params:
+            self._writing().execute(_INSERT_VERSION, params)
+
+    @_database_errors
+    def page_table(self, seq: int, memory: int) -> dict[int, bytes]:
+        """page -> digest as of the start of chunk seq: each page's latest version with chunk_seq <= seq."""
+        return {
+            int(page): digest for page, digest in self._conn.execute(_SELECT_PAGE_TABLE, {"memory": memory, "seq": seq})
+        }
