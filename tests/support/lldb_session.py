@@ -98,6 +98,7 @@ class Frame:
     function: str | None
     file: str | None
     line: int | None
+    inlined: bool = False  # a frame LLDB synthesizes from DWARF inline info, not a wasm frame
 
     @property
     def offset(self) -> int:
@@ -139,8 +140,21 @@ class Stop:
         return self.frames[0].line if self.frames else None
 
     def stack(self) -> tuple[int, ...]:
-        """File offsets of all frames, innermost first."""
-        return tuple(f.offset for f in self.frames)
+        """File offsets of the wasm frames (what qWasmCallStack reports), innermost first.
+
+        LLDB also lists a frame per inlined call site (DWARF inline info of optimised code):
+        a run of inlined frames ends at the concrete frame they live in, and only the first of
+        the run carries that wasm frame's real pc (the others show call-site addresses).
+        """
+        out = []
+        first = None
+        for f in self.frames:
+            if first is None:
+                first = f
+            if not f.inlined:
+                out.append(first.offset)
+                first = None
+        return tuple(out)
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"state": self.state, "reason": self.reason}
@@ -236,7 +250,8 @@ class LLDBSession:
         line = le.GetLine() if le.IsValid() else None
         if line in _NO_LINE:
             line = None
-        return Frame(pc=f.GetPC(), function=f.GetFunctionName(), file=fname, line=line)
+        return Frame(pc=f.GetPC(), function=f.GetFunctionName(), file=fname, line=line,
+                     inlined=bool(f.IsInlined()))
 
     # -- breakpoints and watchpoints -------------------------------------------------
     def _check_bp(self, bp, what: str) -> int:

@@ -179,7 +179,8 @@ def test_const_immediates(wat2wasm) -> None:
           (drop (i64.const -9223372036854775808)) (drop (i64.const 0x7fffffffffffffff))
           (drop (f32.const 1.5)) (drop (f64.const -2.0))
           (drop (v128.const i32x4 1 2 3 4))
-          (drop (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 31 (v128.const i64x2 0 0) (v128.const i64x2 0 0)))))""",
+          (drop (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 31
+                  (v128.const i64x2 0 0) (v128.const i64x2 0 0)))))""",
     )
     assert _find(ops, "i32.const") == [(-(2**31),), (2**31 - 1,)]
     assert _find(ops, "i64.const") == [(-(2**63),), (2**63 - 1,)]
@@ -320,6 +321,21 @@ def test_unknown_opcode_message() -> None:
     err = UnsupportedOpcode((0xFE, 0x10), 0x1A2B, name="i32.atomic.load")
     assert str(err) == "unsupported opcode 0xfe 0x10 (i32.atomic.load) at offset 0x1a2b"
     assert isinstance(err, WasmError)
+
+
+def test_unsupported_helper_for_consumers(wat2wasm) -> None:
+    from ttd.wasm.operators import unsupported
+
+    data = wat2wasm(FEATURES["atomics"])
+    m = parse_module(data)
+    op = next(o for o in m.operators(m.bodies[0].index) if o.name == "i32.atomic.load")
+    err = unsupported(op, data)
+    assert str(err) == f"unsupported opcode 0xfe 0x10 (i32.atomic.load) at offset 0x{op.offset:x}"
+    assert err.offset == op.offset and err.name == "i32.atomic.load"
+    assert str(unsupported(op, reason="threads")).endswith(f": threads at offset 0x{op.offset:x}")
+    assert op.category == "load" and op.info.width == 4
+    relaxed = Operator(0, 3, "i32x4.relaxed_dot_i8x16_i7x16_add_s", ())
+    assert str(unsupported(relaxed)).startswith("unsupported opcode 0xfd 0x113 (")
 
 
 @pytest.mark.parametrize("byte", [0x27, 0xC5, 0xD7, 0xFF, 0x16, 0x17, 0x1D, 0x1E])

@@ -45,9 +45,8 @@ def cmd_record(a: argparse.Namespace) -> int:
         res = record(opts)
     except RecordError as e:
         raise CliError(str(e))
-    if not a.quiet:
-        sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
-    print(res.path)
+    # stdout belongs to the program; the trace path goes to stderr, even with --quiet
+    sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
     return res.exit_code
 
 

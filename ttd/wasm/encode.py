@@ -7,7 +7,7 @@ encodings the parser in ``module.py`` reads back.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 from .leb import encode_sleb, encode_uleb
 from .module import (
@@ -158,7 +158,7 @@ def encode_func_body(groups: Sequence[tuple[int, ValType]], code: bytes) -> byte
     return encode_uleb(len(body)) + body
 
 
-def encode_blocktype(bt: Union[None, ValType, int]) -> bytes:
+def encode_blocktype(bt: None | ValType | int) -> bytes:
     """Block type: None -> 0x40, value type, or s33 type index."""
     if bt is None:
         return b"\x40"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, Union
+from collections.abc import Iterator
 
 from .errors import WasmError
 from .leb import read_sleb, read_uleb
@@ -147,7 +147,7 @@ class Import:
     module: str
     name: str
     kind: str
-    desc: Union[int, TableType, MemoryType, GlobalType]
+    desc: int | TableType | MemoryType | GlobalType
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ class Module:
 
     data: bytes
     sections: list[Section] = field(default_factory=list)
-    types: list[Union[FuncType, CompositeType]] = field(default_factory=list)
+    types: list[FuncType | CompositeType] = field(default_factory=list)
     type_entries: list[TypeEntry] = field(default_factory=list)
     imports: list[Import] = field(default_factory=list)
     functions: list[int] = field(default_factory=list)  # type index of each DEFINED function
@@ -622,7 +622,7 @@ def _field_type(r: _Reader) -> None:
         raise WasmError("malformed mutability byte for field type", at)
 
 
-def _composite_type(r: _Reader, opcode: int) -> Union[FuncType, CompositeType]:
+def _composite_type(r: _Reader, opcode: int) -> FuncType | CompositeType:
     start = r.pos - 1
     if opcode == 0x65:  # shared
         opcode = r.byte()
@@ -649,7 +649,7 @@ def _composite_type(r: _Reader, opcode: int) -> Union[FuncType, CompositeType]:
     raise WasmError(f"invalid leading byte 0x{opcode:02x} for type", start)
 
 
-def _sub_type(r: _Reader) -> Union[FuncType, CompositeType]:
+def _sub_type(r: _Reader) -> FuncType | CompositeType:
     opcode = r.byte()
     if opcode in (0x50, 0x4F):
         at = r.pos
@@ -681,7 +681,7 @@ def _parse_imports(m: Module, r: _Reader) -> None:
         name = r.name()
         at = r.pos
         kind = r.byte()
-        desc: Union[int, TableType, MemoryType, GlobalType]
+        desc: int | TableType | MemoryType | GlobalType
         if kind == 0:
             desc = r.u32()
         elif kind == 1:

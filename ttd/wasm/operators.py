@@ -9,7 +9,8 @@ every instrumentation and every replay session.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
 
 from .errors import UnsupportedOpcode, WasmError
 from .leb import read_sleb, read_uleb
@@ -32,6 +33,8 @@ __all__ = [
     "MemArg",
     "iter_operators",
     "read_const_expr",
+    "unsupported",
+    "opcode_of",
     "OPCODES",
     "is_load",
     "is_store",
@@ -58,6 +61,16 @@ class Operator:
     def size(self) -> int:
         """Encoded length in bytes."""
         return self.end - self.offset
+
+    @property
+    def info(self) -> OpInfo:
+        """Static opcode facts (category, access width, ...) for this operator's name."""
+        return OPCODES[self.name]
+
+    @property
+    def category(self) -> str:
+        """Coarse classification, see ``opcodes._classify``."""
+        return OPCODES[self.name].category
 
 
 class MemArg(NamedTuple):
@@ -112,7 +125,7 @@ def _r_br_table(buf: bytes, pos: int) -> tuple[tuple, int]:
     n, pos = _u32(buf, pos)
     if n > len(buf) - pos:
         raise WasmError("br_table target count exceeds remaining data", start)
-    targets = []
+    targets: list[int] = []
     append = targets.append
     for _ in range(n):
         b = buf[pos]
@@ -280,7 +293,7 @@ def _handlers(buf: bytes, pos: int) -> tuple[tuple, int]:
     n, pos = _u32(buf, pos)
     if n > len(buf) - pos:
         raise WasmError("resume handler count exceeds remaining data", start)
-    out = []
+    out: list[tuple[str, int, int | None]] = []
     for _ in range(n):
         kind = buf[pos]
         if kind == 0:
@@ -370,12 +383,7 @@ for _b, _info in enumerate(SINGLE_BYTE):
         _DISPATCH[_b] = (_info.name, _READERS[_info.imm])
 for _p, _table in _PREFIX_DISPATCH.items():
     _DISPATCH[_p] = (None, _table)
-
-
-def _info_for(prefix: int | None, code: int) -> OpInfo | None:
-    if prefix is None:
-        return SINGLE_BYTE[code]
-    return PREFIXED.get(prefix, {}).get(code)
+del _b, _info, _p, _table, _missing
 
 
 def iter_operators(data: bytes, start: int, end: int) -> Iterator[Operator]:
@@ -424,6 +432,28 @@ def iter_operators(data: bytes, start: int, end: int) -> Iterator[Operator]:
             pos = npos
     except IndexError:
         raise WasmError("unexpected end of data while decoding an instruction", pos) from None
+
+
+def opcode_of(op: Operator, data: bytes | None = None) -> tuple[int, ...]:
+    """The opcode bytes of ``op`` (prefix and decoded sub-opcode), read from ``data`` when given."""
+    if data is not None and op.offset < len(data):
+        b = data[op.offset]
+        if b in PREFIXED:
+            try:
+                sub, _ = read_uleb(data, op.offset + 1, 32)
+            except WasmError:
+                return (b,)
+            return (b, sub)
+        return (b,)
+    return OPCODES[op.name].opcode_bytes
+
+
+def unsupported(op: Operator, data: bytes | None = None, reason: str | None = None) -> UnsupportedOpcode:
+    """The error a consumer (e.g. the instrumenter) raises for an operator it cannot handle.
+
+    Produces ``unsupported opcode 0xfe 0x10 (i32.atomic.load) at offset 0x1a2b``.
+    """
+    return UnsupportedOpcode(opcode_of(op, data), op.offset, name=op.name, reason=reason)
 
 
 def read_const_expr(data: bytes, start: int, limit: int) -> tuple[list[Operator], int]:

@@ -83,7 +83,7 @@ class RefType:
     """
 
     nullable: bool
-    heap: Union[int, str]
+    heap: int | str
 
     def __str__(self) -> str:
         if self.nullable and isinstance(self.heap, str) and self.heap in _SHORTHAND:
@@ -91,7 +91,7 @@ class RefType:
         return f"(ref {'null ' if self.nullable else ''}{self.heap})"
 
 
-ValType = Union[str, RefType]
+ValType = Union[str, RefType]  # noqa: UP007 (runtime alias, kept explicit)
 
 FUNCREF = RefType(True, "func")
 EXTERNREF = RefType(True, "extern")
@@ -121,7 +121,7 @@ def valtype_size(vt: ValType) -> int | None:
     return _SIZES.get(vt) if isinstance(vt, str) else None
 
 
-def read_heaptype(buf: bytes, pos: int) -> tuple[Union[int, str], int]:
+def read_heaptype(buf: bytes, pos: int) -> tuple[int | str, int]:
     """Decode a heap type (s33 type index or abstract code); return (heap, newpos)."""
     if pos >= len(buf):
         raise WasmError("unexpected end of data in heap type", pos)
@@ -165,7 +165,7 @@ def read_valtype(buf: bytes, pos: int) -> tuple[ValType, int]:
     raise WasmError(f"invalid value type 0x{b:02x}", pos)
 
 
-def read_blocktype(buf: bytes, pos: int) -> tuple[Union[None, ValType, int], int]:
+def read_blocktype(buf: bytes, pos: int) -> tuple[None | ValType | int, int]:
     """Decode a block type: None (empty), a value type, or a type index."""
     if pos >= len(buf):
         raise WasmError("unexpected end of data in block type", pos)
@@ -180,7 +180,7 @@ def read_blocktype(buf: bytes, pos: int) -> tuple[Union[None, ValType, int], int
     return value, npos
 
 
-def encode_heaptype(heap: Union[int, str]) -> bytes:
+def encode_heaptype(heap: int | str) -> bytes:
     """Encode a heap type (inverse of ``read_heaptype``)."""
     if isinstance(heap, int):
         return encode_sleb(heap)

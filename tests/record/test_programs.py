@@ -1,0 +1,46 @@
+"""Recording C programs (and zlib's own test program) behaves exactly like `wasmtime run`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.cases import load_cases
+from tests.support.recording import info_json, record_case, ttd
+
+CASES = [c for c in load_cases() if not c.name.startswith("bench_")]
+BENCH = [c for c in load_cases() if c.name.startswith("bench_")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_record_reproduces_wasmtime_run_and_verifies(case, tmp_path):
+    rec = record_case(case, tmp_path / f"{case.name}.db")
+    assert rec.stdout == case.expected_stdout
+    assert rec.returncode == case.expected_exit_code, rec.stderr
+    info = info_json(rec.trace)
+    assert info["exit_code"] == case.expected_exit_code
+    assert info["status"] == "complete" and not info["partial"]
+    assert info["steps"] > 1000
+    assert len(info["module_sha256"]) == 64
+    assert (info["trap"] is not None) == (case.expected_exit_code == 134)
+    v = ttd("verify", str(rec.trace))
+    assert v.returncode == 0, v.stdout.decode() + v.stderr.decode()
+    assert b"OK:" in v.stdout
+
+
+@pytest.mark.parametrize("case", BENCH, ids=lambda c: c.name)
+def test_benchmark_programs_record_small(case, tmp_path):
+    rec = record_case(case, tmp_path / f"{case.name}.db", smoke=True)
+    assert rec.stdout == case.smoke_expected_stdout
+    assert rec.returncode == 0
+    assert ttd("verify", str(rec.trace)).returncode == 0
+
+
+def test_trap_is_reported_like_wasmtime(tmp_path):
+    case = next(c for c in CASES if c.name == "trap")
+    rec = record_case(case, tmp_path / "trap.db")
+    assert rec.returncode == 134
+    assert "out of bounds memory access" in rec.stderr
+    assert "read_balance" in rec.stderr  # the Wasm backtrace names the trapping function
+    info = info_json(rec.trace)
+    assert info["trap"] == "out of bounds memory access"
+    assert isinstance(info["trap_pc"], int)
