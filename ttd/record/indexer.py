@@ -31,17 +31,20 @@ def index_trace(path: Path, quiet: bool = False) -> int | None:
         trace.machine.track_memory = False
         st = trace.initial_state(with_memory=False)
         last_shown = 0.0
+        t0 = time.monotonic()
+        shown = False
         n = len(trace.chunks)
         for i, (seq, _first, _n, _fb, _nb) in enumerate(trace.chunks):
             _save(store, trace, seq, st)
             trace.run_chunk(st, trace.chunk(seq))
             now = time.monotonic()
-            if not quiet and (now - last_shown > 0.5 or i == n - 1):
+            if not quiet and now - t0 > 1.0 and (now - last_shown > 0.5 or i == n - 1):
                 last_shown = now
+                shown = True
                 sys.stderr.write(f"\rindexing: {st.steps_done / 1e6:,.1f}M steps, chunk {i + 1}/{n} ")
                 sys.stderr.flush()
         _save(store, trace, n, st)
         store.commit()
-        if not quiet and n:
+        if shown:
             sys.stderr.write("\n")
         return st.frames[-1].pc if st.frames else None

@@ -16,10 +16,10 @@ import bisect
 from dataclasses import dataclass, field
 
 from ttd.wasm import encode
-from ttd.wasm.errors import UnsupportedOpcode, WasmError
+from ttd.wasm.errors import WasmError
 from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
 from ttd.wasm.module import FuncType, Module, parse_module
-from ttd.wasm.operators import Operator, iter_operators
+from ttd.wasm.operators import Operator, iter_operators, unsupported
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
     EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW,
@@ -234,9 +234,7 @@ class Instrumenter:
         for i, op in enumerate(ops):
             name = op.name
             if name in LEGACY_EH:
-                raise UnsupportedOpcode(
-                    f"unsupported opcode {name} (legacy exception handling) at offset "
-                    f"{op.offset:#x}", op.offset)
+                raise unsupported(op, self.data, "legacy exception handling is not recorded")
             if name in ("loop", "if", "else") or name in BRANCHES or name in TERMINATORS \
                     or name in ("call", "call_indirect", "call_ref"):
                 leaders.add(i + 1)
@@ -356,10 +354,8 @@ class Instrumenter:
                 pre, size, fx = self._bulk(op, scratch, blk.vsize, step)
                 blk.effects.append(fx)
                 blk.vsize += size
-            elif name.startswith("memory.atomic") or ".atomic." in name:
-                raise UnsupportedOpcode(
-                    f"unsupported opcode {name} (threads/atomics) at offset {op.offset:#x}",
-                    op.offset)
+            elif name.startswith("memory.atomic") or ".atomic." in name or name == "atomic.fence":
+                raise unsupported(op, data, "threads and atomics are not recorded")
 
             out += pre
             omap.append((len(out), op.offset))

@@ -27,6 +27,7 @@ from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
 from ttd.wasm.errors import WasmError
+from ttd.wasm.module import parse_module
 
 
 class RecordError(Exception):
@@ -139,10 +140,13 @@ class Recorder:
             raise RecordError(f"{path}: cannot read: {e.strerror or e}")
         engine = wasmtime.Engine()
         try:
+            parse_module(data)  # our own reader names the offset of what is wrong
+        except WasmError as e:
+            raise RecordError(f"{path}: not a valid WebAssembly module: {e}")
+        try:
             wasmtime.Module.validate(engine, data)
         except wasmtime.WasmtimeError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid module"
-            raise RecordError(f"{path}: not a valid WebAssembly module: {first}")
+            raise RecordError(f"{path}: not a valid WebAssembly module: {_one_line(e)}")
         try:
             inst = instrument(data, id_cap=self.opts.id_cap, val_cap=self.opts.val_cap)
         except WasmError as e:
@@ -151,7 +155,7 @@ class Recorder:
             module = wasmtime.Module(engine, inst.wasm)
         except wasmtime.WasmtimeError as e:
             raise RecordError(f"internal error: wasmtime rejected the instrumented module: "
-                              f"{str(e).strip().splitlines()[0]}")
+                              f"{_one_line(e)}")
         return data, inst, engine, module
 
     def _wasi(self) -> tuple[wasmtime.WasiConfig, dict[str, tuple[int, int]]]:
@@ -192,7 +196,7 @@ class Recorder:
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
-            raise RecordError(f"{o.program}: {str(e).strip().splitlines()[0]}")
+            raise RecordError(f"{o.program}: {_one_line(e)}")
 
         sched = inst.schedule
         mod = inst.module
@@ -209,6 +213,7 @@ class Recorder:
         layout = inst.layout
         block_steps = np.array([len(b.pcs) for b in sched.blocks], dtype=np.int64)
 
+        entry = self._entry(store, exports)
         progress = Progress(o.quiet, "recording")
         writer = ChunkWriter(out, block_steps, progress)
         writer.open(o.overwrite)
@@ -311,7 +316,7 @@ class Recorder:
             try:
                 if inst.start_func is not None:
                     exports[EXPORT_PREFIX + "start"](store)
-                invoke_results = self._enter(store, exports, mod)
+                invoke_results = self._call(store, entry)
             except wasmtime.ExitTrap as e:
                 exit_code = e.code
             except Interrupted:
@@ -390,31 +395,31 @@ class Recorder:
         return RecordResult(out, exit_code, trap, writer.steps, writer.blocks, n_chunks,
                             writer.bytes, time.perf_counter() - t0, status)
 
-    def _enter(self, store, exports, mod):
-        """Call the entry point as `wasmtime run` would: _start, or --invoke EXPORT ARGS."""
+    def _entry(self, store, exports) -> tuple[list, "wasmtime.Func", list]:
+        """What to call, as `wasmtime run` would: _start, or --invoke EXPORT ARGS.
+
+        Resolved before the trace file is created, so a wrong export or argument leaves
+        nothing behind.
+        """
         o = self.opts
-        if o.invoke is None:
+
+        def export(name: str):
             try:
-                start = exports["_start"]
+                return exports[name]
             except KeyError:
-                start = None
+                return None
+
+        if o.invoke is None:
+            start = export("_start")
             if start is None:
                 raise RecordError(f"{o.program}: no _start export; use --invoke EXPORT")
-            start(store)
-            return None
-        try:
-            func = exports[o.invoke]
-        except KeyError:
+            return [], start, []
+        func = export(o.invoke)
+        if func is None:
             raise RecordError(f"{o.program}: no export named {o.invoke!r}")
         if not isinstance(func, wasmtime.Func):
             raise RecordError(f"{o.program}: export {o.invoke!r} is not a function")
-        init = None
-        try:
-            init = exports["_initialize"]
-        except KeyError:
-            pass
-        if init is not None:
-            init(store)
+        init = export("_initialize")
         ptypes = [str(t) for t in func.type(store).params]
         if len(ptypes) != len(o.args):
             raise RecordError(f"{o.invoke} takes {len(ptypes)} arguments, {len(o.args)} given")
@@ -424,11 +429,20 @@ class Recorder:
                 params.append(float(a) if t.startswith("f") else int(a, 0))
             except ValueError:
                 raise RecordError(f"argument {a!r} is not a {t}")
+        return ([init] if isinstance(init, wasmtime.Func) else []), func, params
+
+    @staticmethod
+    def _call(store, entry) -> list[str] | None:
+        before, func, params = entry
+        for f in before:
+            f(store)
         result = func(store, *params)
+        if not params and result is None and not before:
+            return None
         results = list(result) if isinstance(result, (list, tuple)) else (
             [] if result is None else [result])
         for r in results:
-            print(r)
+            print(r, flush=True)
         return [str(r) for r in results]
 
     def _on_sigint(self, signum, frame) -> None:
@@ -446,6 +460,13 @@ class Recorder:
             lines.append(f"           {i}: {where:>8} - {name}")
         lines.append(f"    1: {_trap_message(e)}")
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _one_line(e: BaseException) -> str:
+    """wasmtime errors span lines ('... Caused by: ...'); keep the meaningful ones on one."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if ln not in ("Caused by:",)]
+    return "; ".join(dict.fromkeys(lines)) or type(e).__name__
 
 
 def _trap_message(e: wasmtime.Trap) -> str:

@@ -53,6 +53,8 @@ def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
     st = trace.initial_state(with_memory=True)
     n = len(trace.chunks)
     last_shown = 0.0
+    t0 = time.monotonic()
+    shown = False
     for i, (seq, first, n_steps, _fb, _nb) in enumerate(trace.chunks):
         try:
             ch = trace.chunk(seq)
@@ -69,19 +71,20 @@ def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
         rep.steps = st.steps_done
         rep.chunks = i + 1
         now = time.monotonic()
-        if not quiet and (now - last_shown > 0.5 or i == n - 1):
+        if not quiet and now - t0 > 1.0 and (now - last_shown > 0.5 or i == n - 1):
             last_shown = now
             sys.stderr.write(f"\rverifying: {st.steps_done / 1e6:,.1f}M steps, chunk {i + 1}/{n} ")
             sys.stderr.flush()
-    if not quiet and n:
+            shown = True
+    if shown:
         sys.stderr.write("\n")
     if st.steps_done != trace.total_steps:
         rep.ok = False
         rep.problems.append(f"replayed {st.steps_done} steps, the trace says {trace.total_steps}")
     final = info.get("final")
     if not final:
-        rep.problems.append("partial trace: no final state was captured; verified every "
-                            "chunk boundary up to the last flushed chunk")
+        rep.problems.append("no final state was captured; every chunk boundary up to the "
+                            "last flushed chunk was checked")
         return rep
     digests = [hashlib.sha256(bytes(m)).hexdigest() for m in st.memories]
     if digests != list(final.get("mem_sha256", [])):
