@@ -138,6 +138,51 @@ def cmd_verify(a: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def _position(text: str) -> str:
+    if text in ("start", "end") or text.lstrip("-").isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"--at wants start, end or a step number, got {text!r}")
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from ttd.replay.session import ReplaySession
+    from ttd.server.replay_target import ReplayTarget
+    from ttd.server.tcp import listen, serve_forever
+
+    trace = _open_trace(a.trace)
+    total = trace.total_steps
+    if total == 0:
+        raise CliError(f"{a.trace}: the trace has no steps to replay")
+    at = 0 if a.at == "start" else total - 1 if a.at == "end" else int(a.at)
+    if not 0 <= at < total:
+        raise CliError(f"--at {a.at}: the trace has steps 0 to {total - 1}")
+    session = ReplaySession(trace, at)  # builds the indexes before the first client
+    try:
+        sock = listen(a.host, a.port)
+    except OSError as e:
+        raise CliError(f"cannot listen on {a.host}:{a.port}: {e.strerror or e}")
+    host, port = sock.getsockname()[:2]
+    url = f"connect://{'[' + host + ']' if ':' in host else host}:{port}"
+    print(f"ttd: serving {trace.module_name} ({total:,} steps) on {host}:{port}, "
+          f"starting at step {at}", flush=True)
+    print(f"(lldb) process connect --plugin wasm {url}", flush=True)
+    first = [session]
+
+    def make_target() -> ReplayTarget:
+        s = first.pop() if first else ReplaySession(trace, at)
+        return ReplayTarget(s)
+
+    try:
+        serve_forever(sock, make_target, max_connections=a.max_connections)
+    except KeyboardInterrupt:
+        if not a.quiet:
+            sys.stderr.write("ttd: server stopped\n")
+    finally:
+        sock.close()
+        trace.store.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ttd", description="Time-travel debugging for WebAssembly.")
     p.add_argument("--version", action="version", version=_version())
@@ -165,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quiet", "-q", action="store_true")
     v.add_argument("trace")
     v.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("serve", help="replay a trace to LLDB over gdb-remote")
+    s.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--at", type=_position, default="start", metavar="start|end|STEP",
+                   help="where each connection starts (end: the trap, for post-mortem)")
+    s.add_argument("--max-connections", type=int, default=None, help=argparse.SUPPRESS)
+    s.add_argument("--quiet", "-q", action="store_true")
+    s.add_argument("trace")
+    s.set_defaults(func=cmd_serve)
     return p
 
 

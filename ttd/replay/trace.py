@@ -64,6 +64,9 @@ class Trace:
         self.chunk_first_steps = [c[1] for c in self.chunks]
         self.total_steps = sum(c[2] for c in self.chunks)
         self._load_chunk = lru_cache(maxsize=16)(self._load_chunk_uncached)
+        self._frames: dict[int, tuple[list, int]] | None = None  # in-memory index, if needed
+        self._pc_index = None  # built by the replay session on first use
+        self._page = lru_cache(maxsize=8192)(store.page)  # pages are immutable by digest
 
     # ---- chunks ---------------------------------------------------------------------------
 
@@ -137,15 +140,39 @@ class Trace:
                 lo = page * SNAP_PAGE
                 if lo >= size:
                     continue
-                raw = self.store.page(digest)
+                raw = self._page(digest)
                 mem[lo:lo + len(raw)] = raw[: max(0, size - lo)]
             out.append(mem)
         return out
 
+    def walk_frames(self, progress=None) -> dict[int, tuple[list, int]]:
+        """Call stack (frames on the wire, previous block) at every chunk start, by replaying
+        the blocks without memory: what the indexer stores, or what an unindexed trace (its
+        recorder was killed) gets in memory."""
+        m = self.machine
+        saved, m.track_memory = m.track_memory, False
+        try:
+            st = self.initial_state(with_memory=False)
+            out: dict[int, tuple[list, int]] = {}
+            n = len(self.chunks)
+            for i, (seq, *_rest) in enumerate(self.chunks):
+                out[seq] = ([f.to_wire() for f in st.frames], st.prev_block)
+                self.run_chunk(st, self.chunk(seq))
+                if progress:
+                    progress(i + 1, n, st.steps_done)
+            out[n] = ([f.to_wire() for f in st.frames], st.prev_block)
+            self.final_state_frames = st
+            return out
+        finally:
+            m.track_memory = saved
+
     def state_at_chunk(self, seq: int, with_memory: bool = True) -> MachineState:
         cp = self.checkpoint(seq)
         if "frames" not in cp:
-            raise CorruptTrace(f"trace is not indexed at chunk {seq}")
+            if self._frames is None:
+                self._frames = self.walk_frames()
+            frames, prev = self._frames[seq]
+            cp = dict(cp, frames=frames, prev=prev)
         mem_sizes = list(cp.get("mem_sizes", []))
         mems = self.memory_at(seq, mem_sizes) if with_memory else [bytearray() for _ in mem_sizes]
         first_block, first_step = (self.chunks[seq][3], self.chunks[seq][1]) if seq < len(self.chunks) \

@@ -1,0 +1,1 @@
+"""Serving a replay session over gdb-remote: the glue between replay and protocol."""

@@ -1,0 +1,139 @@
+"""The gdb-remote Target backed by a replay session.
+
+Translates between LLDB's wasm addresses and the trace's pcs and memory offsets, and between
+the session's reasons for stopping and gdb-remote stop kinds. Owns no protocol and no socket.
+"""
+
+from __future__ import annotations
+
+from ttd.gdb.target import (
+    SPACE_CODE, SPACE_MEMORY, Library, Region, Resume, StopEvent, StopKind, WatchKind,
+    code_addr, split_addr,
+)
+from ttd.replay.session import ReplaySession, Stop, Why
+from ttd.replay.trace import value_bytes
+
+_KIND = {
+    Why.POSITIONED: StopKind.SIGNAL,
+    Why.BREAKPOINT: StopKind.BREAKPOINT,
+    Why.STEP: StopKind.TRACE,
+    Why.TRAP: StopKind.EXCEPTION,
+    Why.BEGIN: StopKind.REPLAY_BEGIN,
+    Why.END: StopKind.REPLAY_END,
+}
+
+
+class ReplayTarget:
+    def __init__(self, session: ReplaySession):
+        self.session = session
+        self.trace = session.trace
+        self.wasm = self.trace.wasm
+        self.name = self.trace.module_name or "module.wasm"
+
+    # ---- motion -------------------------------------------------------------------------
+
+    def _event(self, stop: Stop) -> StopEvent:
+        kind = _KIND[stop.why]
+        desc = self.session.trap if kind is StopKind.EXCEPTION else None
+        return StopEvent(kind, code_addr(stop.pc), description=desc)
+
+    def stop_event(self) -> StopEvent:
+        return self._event(self.session.last_stop)
+
+    def resume(self, action: Resume) -> StopEvent:
+        s = self.session
+        stop = {
+            Resume.CONTINUE: s.continue_forward,
+            Resume.STEP: s.step_forward,
+            Resume.REVERSE_CONTINUE: s.continue_backward,
+            Resume.REVERSE_STEP: s.step_backward,
+        }[action]()
+        return self._event(stop)
+
+    def interrupt(self) -> None:
+        """Resumes finish within one search; there is nothing running to stop."""
+
+    # ---- state --------------------------------------------------------------------------
+
+    def call_stack(self) -> list[int]:
+        return [code_addr(pc) for pc in self.session.cursor.call_stack()]
+
+    def read_local(self, frame: int, index: int) -> bytes | None:
+        cur = self.session.cursor
+        if not 0 <= frame < len(cur.st.frames):
+            return None
+        locs = cur.locals(frame)
+        if not 0 <= index < len(locs):
+            return None
+        vt, value = locs[index]
+        return value_bytes(value, vt) or None
+
+    def read_global(self, frame: int, index: int) -> bytes | None:
+        globs = self.session.cursor.globals()
+        if not 0 <= index < len(globs):
+            return None
+        vt, value = globs[index]
+        return value_bytes(value, vt) or None
+
+    def read_stack_value(self, frame: int, index: int) -> bytes | None:
+        return None  # the operand stack is not recorded yet
+
+    def read_memory(self, addr: int, length: int) -> bytes | None:
+        space, module, offset = split_addr(addr)
+        if length < 0 or module != 0:
+            return None
+        if space == SPACE_CODE:
+            if offset + length > len(self.wasm):
+                return None
+            return bytes(self.wasm[offset:offset + length])
+        if space == SPACE_MEMORY:
+            return self.session.cursor.read_memory(offset, length)
+        return None
+
+    def libraries(self) -> list[Library]:
+        return [Library(self.name, code_addr(0))]
+
+    def memory_regions(self) -> list[Region]:
+        regions = [Region(code_addr(0), len(self.wasm), "rx", "rom")]
+        mems = self.session.cursor.st.memories
+        if mems and len(mems[0]):
+            regions.append(Region(0, len(mems[0]), "rw", "ram"))
+        return regions
+
+    # ---- breakpoints and watchpoints ----------------------------------------------------
+
+    def add_breakpoint(self, addr: int) -> bool:
+        space, module, offset = split_addr(addr)
+        if space != SPACE_CODE or module != 0:
+            return False
+        return self.session.add_breakpoint(offset) is not None
+
+    def remove_breakpoint(self, addr: int) -> bool:
+        space, module, offset = split_addr(addr)
+        if space != SPACE_CODE or module != 0:
+            return False
+        return self.session.remove_breakpoint(offset)
+
+    def add_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
+        return None
+
+    def remove_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
+        return None
+
+    def watchpoint_slots(self) -> int | None:
+        return None
+
+    # ---- the rest -----------------------------------------------------------------------
+
+    def monitor(self, command: str) -> str:
+        words = command.split()
+        s = self.session
+        if words[:1] == ["when"] or words[:2] == ["ttd", "when"]:
+            return f"step {s.cursor.step} of {s.total}\n"
+        return f"unknown monitor command: {command}\n"
+
+    def detach(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
