@@ -103,6 +103,8 @@ class ReplaySession:
     def _stop(self, why: Why) -> Stop:
         if why in (Why.STEP, Why.BREAKPOINT, Why.END) and self._at_trap():
             why = Why.TRAP
+        elif why is Why.STEP and self.cursor.pc in self.active:
+            why = Why.BREAKPOINT  # as live wasmtime: a step onto a breakpoint reports it
         self.last_stop = Stop(why, self.cursor.step, self.cursor.pc)
         return self.last_stop
 
