@@ -9,3 +9,13 @@ def test_record_bench_smoke(capsys):
     assert len(out) == 2
     for line in out:
         assert '"steps_per_s"' in line and '"bytes_per_step"' in line
+
+
+def test_replay_bench_smoke(capsys):
+    import json
+
+    from benchmarks import replay_bench
+
+    assert replay_bench.main(["--smoke"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bc_stop"] == "begin" and out["steps"] > 100_000

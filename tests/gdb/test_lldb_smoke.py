@@ -187,3 +187,22 @@ def test_interrupt_during_a_slow_resume_keeps_lldb_in_step(session):
     target.resume = forward  # type: ignore[method-assign]
     assert process.ContinueInDirection(lldb.eRunReverse).Success()
     assert where(process)[:2] == (lldb.eStopReasonHistoryBoundary, code_addr(target.path[0]))
+
+
+def test_a_failing_resume_stops_lldb_instead_of_looping(session):
+    """Reporting the old stop again made LLDB's instruction-step plan retry forever; an
+    exception stop at the same pc, saying what failed, ends the plan after one try."""
+    debugger, lldb_target, process, target, server = session
+    target.fail = {"resume"}
+    thread = process.GetSelectedThread()
+    worker = threading.Thread(target=lambda: thread.StepInstruction(False), daemon=True)
+    worker.start()
+    worker.join(15)
+    looping = worker.is_alive()
+    target.fail = set()  # let a looping LLDB finish before teardown
+    worker.join(15)
+    assert not looping, f"LLDB retried {len(target.called('resume'))} times"
+    assert len(target.called("resume")) == 1
+    assert thread.GetStopReason() == lldb.eStopReasonException
+    assert "ttd: step failed: resume failed on purpose" in thread.GetStopDescription(200)
+    assert thread.GetFrameAtIndex(0).GetPC() == code_addr(target.path[0])

@@ -220,6 +220,7 @@ def test_interrupt_when_the_target_fails(target, conn):
     (b"c4000000000000010", Resume.CONTINUE),
     (b"s", Resume.STEP),
     (b"S05", Resume.STEP),
+    (b"S05;4000000000000010", Resume.STEP),
     (b"vCont;c", Resume.CONTINUE),
     (b"vCont;c:p1.-1", Resume.CONTINUE),
     (b"vCont;C05:1", Resume.CONTINUE),
@@ -236,7 +237,8 @@ def test_resume_packets(target, conn, packet, action):
     assert reply.startswith(b"T05thread:1;")
 
 
-@pytest.mark.parametrize("packet", [b"vCont;t", b"vCont;x", b"vCont;c:zz", b"vCont"])
+@pytest.mark.parametrize("packet", [b"vCont;t", b"vCont;x", b"vCont;c:zz", b"vCont", b"vCont;",
+                                    b"sfoo", b"C", b"Cxx", b"S05;zz", b"c-1"])
 def test_odd_vcont_reports_the_stop_without_moving(target, conn, packet):
     assert ask1(conn, packet) == BASE
     assert not target.called("resume")
@@ -286,26 +288,26 @@ def test_failed_resume_is_never_an_error(target, conn, caplog):
     target.fail = {"resume"}
     with caplog.at_level(logging.ERROR):
         for packet in (b"c", b"s", b"vCont;c:p1.-1", b"vCont;s:p1.1", b"bc", b"bs", b"C05"):
-            replies = ask(conn, packet)
-            assert replies[0].startswith(b"O")
-            assert bytes.fromhex(replies[0][1:].decode()).startswith(b"ttd: ")
-            assert replies[-1] == BASE
-            assert not any(r.startswith(b"E") for r in replies)
+            reply = ask1(conn, packet)
+            head, _, desc = reply.partition(b"reason:exception;description:")
+            assert head == BASE
+            assert bytes.fromhex(desc.rstrip(b";").decode()).startswith(b"ttd: ")
     assert "resume" in caplog.text
+    assert b"reverse continue failed: resume failed on purpose".hex().encode() in ask1(conn, b"bc")
 
 
 def test_failed_resume_and_failed_stop_event(target, conn):
     assert ask1(conn, b"?") == BASE
     target.fail = {"resume", "stop_event"}
-    assert ask(conn, b"c")[-1] == BASE  # the last stop sent
+    assert ask1(conn, b"c").startswith(BASE + b"reason:exception;")  # the last stop sent
     fresh = no_ack(GdbConnection(FakeTarget(fail={"*"})))
-    assert ask(fresh, b"c")[-1] == b"T05thread:1;"
+    assert ask1(fresh, b"c") == b"T05thread:1;"
     assert ask1(fresh, b"?") == b"T05thread:1;"
 
 
 def test_resume_returning_garbage_is_not_an_error(target, conn):
     target.resume = lambda action: None  # type: ignore[method-assign]
-    assert ask(conn, b"c")[-1] == BASE
+    assert ask1(conn, b"c").startswith(BASE + b"reason:exception;description:")
 
 
 # ---- wasm queries --------------------------------------------------------------------------

@@ -80,12 +80,15 @@ def parse_resume(payload: bytes) -> Resume | str | None:
         return _parse_vcont(payload[6:])
     if payload == b"vCont":
         return STAY
-    head = payload[:1]
-    if head in (b"c", b"C"):
-        return Resume.CONTINUE
-    if head in (b"s", b"S"):
-        return Resume.STEP
-    return None
+    head, rest = payload[:1], payload[1:]
+    if head not in (b"c", b"C", b"s", b"S"):
+        return None
+    action = Resume.CONTINUE if head in (b"c", b"C") else Resume.STEP
+    if head in (b"C", b"S"):  # a signal number, then maybe ;ADDR
+        signal, _, rest = rest.partition(b";")
+        if parse_hex(signal, 0xFF) is None:
+            return STAY
+    return action if not rest or parse_hex(rest) is not None else STAY
 
 
 def _parse_vcont(actions: bytes) -> Resume | str:

@@ -199,23 +199,34 @@ class GdbConnection:
 
     # ---- stops and motion -----------------------------------------------------------------
 
-    def _stop_reply(self, signal: int = R.SIGTRAP, plain: bool = False) -> bytes:
+    def _stop_reply(self, signal: int = R.SIGTRAP, plain: bool = False,
+                    failure: str | None = None) -> bytes:
         """The stop the target is at; falls back to the last one sent, then to no pc at all.
 
-        `plain` drops the reason (an interrupt reports only where it stopped)."""
+        `plain` drops the reason (an interrupt reports only where it stopped); `failure`
+        reports the position as an exception carrying that message (a failed resume)."""
         try:
             event = self.target.stop_event()
-            reply = R.stop_reply(StopEvent(StopKind.SIGNAL, event.pc) if plain else event, signal)
+            reply = R.stop_reply(self._restate(event, plain, failure), signal)
         except Exception:
             log.exception("stop_event() failed")
             if self._last_stop is None:
                 return R.minimal_stop_reply(signal)
-            event = self._last_stop
-            return R.stop_reply(StopEvent(StopKind.SIGNAL, event.pc) if plain else event, signal)
+            return R.stop_reply(self._restate(self._last_stop, plain, failure), signal)
         self._last_stop = event
         return reply
 
+    @staticmethod
+    def _restate(event: StopEvent, plain: bool, failure: str | None) -> StopEvent:
+        if failure is not None:
+            return StopEvent(StopKind.EXCEPTION, event.pc, description=failure)
+        return StopEvent(StopKind.SIGNAL, event.pc) if plain else event
+
     def _resume(self, action: Resume | str) -> list[bytes]:
+        """Move, and answer with the new stop. A failure to move is answered with where the
+        target still is, as an exception stop saying what failed: never `E` (LLDB would end
+        the session), and never the previous reason again (LLDB's step plans see a step
+        that did not move and retry it forever; measured with LLDB 23)."""
         if action == STAY or not isinstance(action, Resume):
             return [self._stop_reply()]
         try:
@@ -223,9 +234,8 @@ class GdbConnection:
             reply = R.stop_reply(event)
         except Exception as exc:
             log.exception("resume %s failed", action.name)
-            # `O` output during a resume is shown by LLDB as program output: say what failed.
-            note = R.hex_text(f"ttd: {action.name.lower().replace('_', ' ')} failed: {exc}\n")
-            return [b"O" + note[: self._max_data * 2], self._stop_reply()]
+            what = action.name.lower().replace("_", " ")
+            return [self._stop_reply(failure=f"ttd: {what} failed: {exc}"[:1000])]
         self._last_stop = event
         return [reply]
 
@@ -385,8 +395,9 @@ class GdbConnection:
             return [R.OK if ok else R.E_NO_BREAKPOINT]
         if kind in (2, 3, 4):
             wk = WatchKind(kind)
-            res = t.add_watchpoint(wk, addr, size) if insert else t.remove_watchpoint(wk, addr, size)
-            if res is None:
+            change = t.add_watchpoint if insert else t.remove_watchpoint
+            res = change(wk, addr, size)
+            if res is None:  # watchpoints unsupported: say so the way gdb-remote does
                 return [R.EMPTY]
             return [R.OK if res else R.E_NO_BREAKPOINT]
         return [R.EMPTY]
