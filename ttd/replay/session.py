@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -59,6 +60,7 @@ class ReplaySession:
         self.active: dict[int, int] = {}  # effective pc -> number of requests mapping to it
         self._chunk_blocks: dict[int, np.ndarray] = {}
         self.trap = trace.info.get("trap")
+        self.pending: Callable[[], Stop] | None = None
         self.cursor.seek(min(max(at, 0), self.total - 1))
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
                               self.cursor.step, self.cursor.pc)
@@ -132,13 +134,148 @@ class ReplaySession:
         self.cursor.seek(hit)
         return self._stop(Why.BREAKPOINT)
 
-    def continue_backward(self) -> Stop:
-        hit = self.find_breakpoint(self.cursor.step, forward=False)
+    def continue_backward(self, breakpoints: set[int] | None = None) -> Stop:
+        hit = self.find_breakpoint(self.cursor.step, forward=False, breakpoints=breakpoints)
         if hit is None:
             self.cursor.seek(0)
             return self._stop(Why.BEGIN)
         self.cursor.seek(hit)
         return self._stop(Why.BREAKPOINT)
+
+    # ---- moves staged by a debugger command, performed on its next resume -----------------
+
+    def stage(self, move: Callable[[], Stop]) -> None:
+        """Remember a move for the next continue: LLDB only refreshes its view after a
+        resume, so a command says where to go and the resume that follows goes there. The
+        move is computed from the step it was asked at, whatever LLDB does in between."""
+        self.pending = move
+        self.pending_origin = self.cursor.step
+
+    def take_pending(self) -> Stop | None:
+        move, self.pending = self.pending, None
+        if move is None:
+            return None
+        self.cursor.seek(self.pending_origin)
+        return move()
+
+    def move_to(self, step: int) -> Stop:
+        """Land on `step` as if single-stepped there (reported as a step, or the begin)."""
+        if step < 0:
+            self.cursor.seek(0)
+            return self._stop(Why.BEGIN)
+        self.cursor.seek(min(step, self.total - 1))
+        return self._stop(Why.STEP)
+
+    @property
+    def depth(self) -> int:
+        return len(self.cursor.st.frames)
+
+    def _depths(self, seq: int) -> np.ndarray:
+        """Call depth (number of frames) of every block of a chunk: a block never spans a
+        call or a return, so all its steps share it."""
+        cache = self.__dict__.setdefault("_depth_cache", {})
+        got = cache.get(seq)
+        if got is None:
+            trace = self.trace
+            st = trace.state_at_chunk(seq, with_memory=False)
+            ch = trace.chunk(seq)
+            m = trace.machine
+            out = np.empty(len(ch.ids), dtype=np.int32)
+            voffs = ch.voffs.tolist()
+            blocks = trace.schedule.blocks
+            for k, bid in enumerate(ch.ids.tolist()):
+                m.transition(st, bid, ch.vals, voffs[k])
+                st.prev_block = bid
+                st.frames[-1].pc = blocks[bid].pcs[-1]
+                out[k] = len(st.frames)
+            if len(cache) > 64:
+                cache.pop(next(iter(cache)))
+            got = cache[seq] = out
+        return got
+
+    def blocks_back(self, step: int) -> Iterator[tuple[int, int, list[int]]]:
+        """(first step, depth, pcs) of each executed block before `step`, latest first; the
+        block holding step - 1 is cut at it."""
+        if step <= 0:
+            return
+        trace = self.trace
+        blocks = trace.schedule.blocks
+        seq = trace.chunk_for_step(step - 1)
+        for s in range(seq, -1, -1):
+            ch = trace.chunk(s)
+            depths = self._depths(s)
+            rel = step - 1 - ch.first_step
+            k0 = ch.block_at_step(rel) if rel < ch.n_steps else len(ch.ids) - 1
+            last = len(ch.ids) - 1
+            for k in range(k0, -1, -1):
+                base = ch.first_step + int(ch.step_starts[k])
+                pcs = blocks[int(ch.ids[k])].pcs
+                n = ch.last_steps if k == last else len(pcs)
+                n = min(n, step - base)
+                yield base, int(depths[k]), pcs[:n]
+
+    def back_out_of_line(self, line_of: Callable[[int], int], into: bool) -> int:
+        """The latest earlier step that is no longer in the current line of this frame: in
+        another line of it, in the caller (the call), or with `into` in a callee."""
+        d0, line0 = self.depth, line_of(self.cursor.pc)
+        for base, d, pcs in self.blocks_back(self.cursor.step):
+            if d > d0 and not into:
+                continue
+            if d != d0:
+                return base + len(pcs) - 1
+            for i in range(len(pcs) - 1, -1, -1):
+                line = line_of(pcs[i])
+                if line and line != line0:
+                    return base + i
+        return -1
+
+    def back_step_into(self, line_of: Callable[[int], int]) -> int:
+        """Back to the start of the previous line of this frame, unless the way back meets a
+        call: then the callee's last instruction (gdb's reverse-step enters it), or, out of
+        the function's beginning, the caller's call."""
+        d0, line0 = self.depth, line_of(self.cursor.pc)
+        wanted, earliest = None, None
+        for base, d, pcs in self.blocks_back(self.cursor.step):
+            if d > d0:
+                return base + len(pcs) - 1
+            if d < d0:
+                return earliest if earliest is not None else base + len(pcs) - 1
+            for i in range(len(pcs) - 1, -1, -1):
+                line = line_of(pcs[i])
+                if wanted is None:
+                    if line and line != line0:
+                        wanted, earliest = line, base + i
+                elif line == wanted:
+                    earliest = base + i
+                elif line:
+                    return earliest
+        return earliest if earliest is not None else -1
+
+    def back_to_line_start(self, line_of: Callable[[int], int]) -> int:
+        """The first step of the current line's execution in this frame (calls made from
+        the line are part of it)."""
+        d0, line0 = self.depth, line_of(self.cursor.pc)
+        earliest = self.cursor.step
+        for base, d, pcs in self.blocks_back(self.cursor.step):
+            if d > d0:
+                continue
+            if d < d0:
+                return earliest
+            for i in range(len(pcs) - 1, -1, -1):
+                line = line_of(pcs[i])
+                if line and line != line0:
+                    return earliest
+                if line == line0:  # steps without a line (line 0) belong to no line
+                    earliest = base + i
+        return earliest
+
+    def back_to_caller(self) -> int:
+        """The step at which the current function was called: the caller's call."""
+        d0 = self.depth
+        for base, d, pcs in self.blocks_back(self.cursor.step):
+            if d < d0:
+                return base + len(pcs) - 1
+        return -1
 
     # ---- searching ----------------------------------------------------------------------
 
@@ -148,12 +285,15 @@ class ReplaySession:
             got = self._chunk_blocks[seq] = np.unique(self.trace.chunk(seq).ids)
         return got
 
-    def find_breakpoint(self, step: int, forward: bool) -> int | None:
-        """The nearest step strictly after (or before) `step` whose pc has a breakpoint."""
-        if not self.active:
+    def find_breakpoint(self, step: int, forward: bool,
+                        breakpoints: set[int] | None = None) -> int | None:
+        """The nearest step strictly after (or before) `step` whose pc has a breakpoint (the
+        active ones, or the given pcs)."""
+        pcs = self.active if breakpoints is None else breakpoints
+        if not pcs:
             return None
         targets: dict[int, list[int]] = {}
-        for pc in self.active:
+        for pc in pcs:
             bid, idx = self.where[pc]
             targets.setdefault(bid, []).append(idx)
         for v in targets.values():

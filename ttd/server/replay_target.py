@@ -42,6 +42,13 @@ class ReplayTarget:
 
     def resume(self, action: Resume) -> StopEvent:
         s = self.session
+        if s.pending is not None:
+            if action in (Resume.STEP, Resume.REVERSE_STEP):
+                # LLDB steps off the breakpoint under the pc before the continue a ttd command
+                # asked for; a real step lets it, the continue then makes the staged move
+                return self._event(s.step_forward() if s.cursor.step < s.total - 1
+                                   else s.step_backward())
+            return self._event(s.take_pending())
         stop = {
             Resume.CONTINUE: s.continue_forward,
             Resume.STEP: s.step_forward,
@@ -126,11 +133,9 @@ class ReplayTarget:
     # ---- the rest -----------------------------------------------------------------------
 
     def monitor(self, command: str) -> str:
-        words = command.split()
-        s = self.session
-        if words[:1] == ["when"] or words[:2] == ["ttd", "when"]:
-            return f"step {s.cursor.step} of {s.total}\n"
-        return f"unknown monitor command: {command}\n"
+        from ttd.server.monitor import run_monitor
+
+        return run_monitor(self.session, command)
 
     def detach(self) -> None:
         pass

@@ -1,0 +1,187 @@
+"""LLDB commands for going backwards in a ttd trace: `command script import ttd.lldb`.
+
+LLDB 23 can reverse-continue but its step commands only go forwards. These commands send a
+`monitor` command to the ttd server (which stages a move in time) and resume; the server
+answers the resume with the new position, so LLDB refreshes frames, source and variables as
+after any forward step. LLDB owns the line tables, the server owns time: a command passes the
+current function's line table, the server walks back through the trace.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import lldb
+
+COMMANDS = [
+    # (command, alias, function, help)
+    ("reverse-stepi", "rsi", "reverse_stepi", "Step back one instruction (-c N: N instructions)."),
+    ("reverse-step", "rs", "reverse_step",
+     "Step back to the previous source line, entering calls backwards (at their last line)."),
+    ("reverse-next", "rn", "reverse_next",
+     "Step back to the previous source line of this frame; calls made from it are undone in "
+     "one move."),
+    ("reverse-finish", "rfinish", "reverse_finish",
+     "Go back to the call of the current function, in its caller."),
+    ("reverse-continue", "rc", "reverse_continue",
+     "Run backwards to the previous breakpoint hit (or the start of the recording); LLDB stays "
+     "in forward direction afterwards."),
+    ("ttd", None, "ttd_command",
+     "ttd when | goto start|end|STEP|+N|-N | info: where you are in the trace, go anywhere."),
+]
+
+
+def __lldb_init_module(debugger: lldb.SBDebugger, _internal_dict) -> None:
+    for name, alias, func, help_text in COMMANDS:
+        debugger.HandleCommand(f"command script add -o -f {__name__}.{func} -h {shlex.quote(help_text)} {name}")
+        if alias:
+            debugger.HandleCommand(f"command alias {alias} {name}")
+
+
+# ---- talking to the server ----------------------------------------------------------------
+
+def _monitor(debugger: lldb.SBDebugger, text: str) -> str:
+    ret = lldb.SBCommandReturnObject()
+    debugger.GetCommandInterpreter().HandleCommand(f"process plugin packet monitor {text}", ret)
+    out = (ret.GetOutput() or "") + (ret.GetError() or "")
+    body = "\n".join(ln for ln in out.splitlines()
+                     if not ln.strip().startswith(("packet:", "response:")))
+    if not ret.Succeeded() or body.startswith("error") or "error:" in body:
+        raise RuntimeError(body.strip() or "the ttd server refused the command")
+    return body
+
+
+def _resume(debugger: lldb.SBDebugger, result: lldb.SBCommandReturnObject | None) -> None:
+    """Resume forwards once; the server answers with the staged move (if LLDB first steps
+    off a breakpoint, that step carries the move and the server holds on the continue)."""
+    ret = lldb.SBCommandReturnObject()
+    debugger.GetCommandInterpreter().HandleCommand("process continue -F", ret)
+    if result is not None:
+        text = (ret.GetOutput() or "").replace("Process 1 resuming\n", "")
+        result.AppendMessage(text.rstrip("\n"))
+
+
+def _check(debugger: lldb.SBDebugger) -> lldb.SBProcess:
+    process = debugger.GetSelectedTarget().GetProcess()
+    if not process.IsValid() or process.GetState() != lldb.eStateStopped:
+        raise RuntimeError("no stopped process: connect to `ttd serve` first")
+    return process
+
+
+def _depth(debugger: lldb.SBDebugger) -> int:
+    m = re.search(r"depth (\d+)", _monitor(debugger, "ttd when"))
+    return int(m.group(1)) if m else 0
+
+
+def line_map(frame: lldb.SBFrame) -> str:
+    """The line table of the frame's function: 'start-end:id,...' with pc offsets in hex and an
+    id per (file, line); line 0 (compiler-made code) keeps id 0."""
+    target = frame.GetThread().GetProcess().GetTarget()
+    func = frame.GetFunction()
+    cu = frame.GetCompileUnit()
+    if not func.IsValid() or not cu.IsValid():
+        return ""
+    lo = func.GetStartAddress().GetLoadAddress(target)
+    hi = func.GetEndAddress().GetLoadAddress(target)
+    ids: dict[tuple[str, int], int] = {}
+    parts = []
+    for i in range(cu.GetNumLineEntries()):
+        le = cu.GetLineEntryAtIndex(i)
+        start = le.GetStartAddress().GetLoadAddress(target)
+        end = le.GetEndAddress().GetLoadAddress(target)
+        if start >= hi or end <= lo or end <= start:
+            continue
+        line = le.GetLine()
+        key = (str(le.GetFileSpec()), line)
+        ident = 0 if line == 0 else ids.setdefault(key, len(ids) + 1)
+        parts.append(f"{max(start, lo) & 0xFFFFFFFF:x}-{min(end, hi) & 0xFFFFFFFF:x}:{ident}")
+    return ",".join(parts)
+
+
+def _run(debugger, result, body) -> None:
+    try:
+        _check(debugger)
+        body()
+        result.SetStatus(lldb.eReturnStatusSuccessFinishResult)
+    except (RuntimeError, ValueError) as e:
+        result.SetError(str(e))
+
+
+# ---- the commands -------------------------------------------------------------------------
+
+def reverse_stepi(debugger, command, result, _dict) -> None:
+    args = shlex.split(command)
+    n = 1
+    if args[:1] in (["-c"], ["--count"]) and len(args) > 1:
+        n = int(args[1])
+    elif args:
+        n = int(args[0])
+
+    def body():
+        _monitor(debugger, f"ttd rsi {n}")
+        _resume(debugger, result)
+    _run(debugger, result, body)
+
+
+def reverse_next(debugger, command, result, _dict) -> None:
+    def body():
+        frame = debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetFrameAtIndex(0)
+        table = line_map(frame)
+        if not table:
+            _monitor(debugger, "ttd rsi 1")  # no line information: an instruction at a time
+        else:
+            _monitor(debugger, f"ttd rnext {table}")
+        _resume(debugger, result)
+    _run(debugger, result, body)
+
+
+def reverse_step(debugger, command, result, _dict) -> None:
+    def body():
+        thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
+        table = line_map(thread.GetFrameAtIndex(0))
+        if not table:
+            _monitor(debugger, "ttd rsi 1")  # no line information: an instruction at a time
+            _resume(debugger, result)
+            return
+        d0 = _depth(debugger)
+        _monitor(debugger, f"ttd rstep {table}")
+        first = lldb.SBCommandReturnObject()
+        _resume(debugger, first)
+        if _depth(debugger) <= d0:
+            result.AppendMessage((first.GetOutput() or "").rstrip("\n"))
+            return
+        # at the last instruction of a callee: back to the start of its last line
+        callee = line_map(thread.GetFrameAtIndex(0))
+        _monitor(debugger, f"ttd linestart {callee}" if callee else "ttd goto +0")
+        _resume(debugger, result)
+    _run(debugger, result, body)
+
+
+def reverse_finish(debugger, command, result, _dict) -> None:
+    def body():
+        _monitor(debugger, "ttd rfinish")
+        _resume(debugger, result)
+    _run(debugger, result, body)
+
+
+def reverse_continue(debugger, command, result, _dict) -> None:
+    def body():
+        _monitor(debugger, "ttd rc")
+        _resume(debugger, result)
+    _run(debugger, result, body)
+
+
+def ttd_command(debugger, command, result, _dict) -> None:
+    args = shlex.split(command)
+    if not args or args[0] not in ("when", "goto", "info"):
+        result.SetError("usage: ttd when | ttd goto start|end|STEP|+N|-N | ttd info")
+        return
+
+    def body():
+        out = _monitor(debugger, "ttd " + " ".join(shlex.quote(a) for a in args))
+        if args[0] == "goto":
+            _resume(debugger, result)
+        else:
+            result.AppendMessage(out.strip())
+    _run(debugger, result, body)
