@@ -153,9 +153,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     total = trace.total_steps
     if total == 0:
         raise CliError(f"{a.trace}: the trace has no steps to replay")
-    at = 0 if a.at == "start" else total - 1 if a.at == "end" else int(a.at)
-    if not 0 <= at < total:
-        raise CliError(f"--at {a.at}: the trace has steps 0 to {total - 1}")
+    at = _resolve_at(a, total)
     session = ReplaySession(trace, at)  # builds the indexes before the first client
     try:
         sock = listen(a.host, a.port)
@@ -181,6 +179,96 @@ def cmd_serve(a: argparse.Namespace) -> int:
         sock.close()
         trace.store.close()
     return 0
+
+
+def _resolve_at(a: argparse.Namespace, total: int) -> int:
+    at = 0 if a.at == "start" else total - 1 if a.at == "end" else int(a.at)
+    if not 0 <= at < total:
+        raise CliError(f"--at {a.at}: the trace has steps 0 to {total - 1}")
+    return at
+
+
+def _start_server_thread(trace, at: int, host: str, port: int, connections: int | None):
+    """Listen now, serve on a daemon thread: for ttd lldb and the LLDB platform runtime."""
+    import threading
+
+    from ttd.replay.session import ReplaySession
+    from ttd.server.replay_target import ReplayTarget
+    from ttd.server.tcp import listen, serve_forever
+
+    ReplaySession(trace, at)  # indexes built before the debugger connects
+    try:
+        sock = listen(host, port)
+    except OSError as e:
+        raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    thread = threading.Thread(
+        target=serve_forever, name="ttd-server", daemon=True,
+        args=(sock, lambda: ReplayTarget(ReplaySession(trace, at)), connections))
+    thread.start()
+    return sock, thread
+
+
+def _lldb_binary() -> str | None:
+    import shutil
+
+    here = Path(sys.executable).with_name("lldb")
+    return str(here) if here.exists() else shutil.which("lldb")
+
+
+def cmd_lldb(a: argparse.Namespace) -> int:
+    """Serve the trace and start LLDB connected to it, ttd's commands loaded."""
+    import subprocess
+
+    lldb_bin = _lldb_binary()
+    if lldb_bin is None:
+        raise CliError("lldb not found: pip install lldb-for-pwndbg (LLDB 23 with wasm support)")
+    trace = _open_trace(a.trace)
+    at = _resolve_at(a, trace.total_steps)
+    sock, _thread = _start_server_thread(trace, at, "127.0.0.1", 0, None)
+    port = sock.getsockname()[1]
+    extra = list(a.lldb_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    cmd = [lldb_bin, "-o", "command script import ttd.lldb",
+           "-o", f"process connect --plugin wasm connect://127.0.0.1:{port}", *extra]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sock.close()
+
+
+def cmd_runtime(a: argparse.Namespace) -> int:
+    """LLDB's wasm platform runs this as its "runtime": serve one debugging session of a trace
+    on the port LLDB chose, then exit."""
+    import hashlib
+
+    trace_path = a.trace or _latest_trace(a.program)
+    trace = _open_trace(trace_path)
+    if a.program and Path(a.program).is_file():
+        digest = hashlib.sha256(Path(a.program).read_bytes()).hexdigest()
+        if digest != trace.info.get("module_sha256"):
+            sys.stderr.write(f"ttd: warning: {a.program} is not the module recorded in "
+                             f"{trace_path}; serving the recorded one\n")
+    at = _resolve_at(a, trace.total_steps)
+    sock, thread = _start_server_thread(trace, at, a.host, a.port, 1)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        sock.close()
+    return 0
+
+
+def _latest_trace(program: str | None) -> str:
+    if not program:
+        raise CliError("no --trace, and no program to find a trace for")
+    found = sorted(Path("traces").glob(f"{Path(program).stem}-*.db"))
+    if not found:
+        raise CliError(f"no --trace, and no traces/{Path(program).stem}-*.db")
+    return str(found[-1])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +308,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("trace")
     s.set_defaults(func=cmd_serve)
+
+    lb = sub.add_parser("lldb", help="serve a trace and start LLDB connected to it")
+    lb.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
+    lb.add_argument("trace")
+    lb.add_argument("lldb_args", nargs=argparse.REMAINDER, metavar="-- LLDB_ARGS")
+    lb.set_defaults(func=cmd_lldb)
+
+    rt = sub.add_parser("runtime", help="serve one session for LLDB's wasm platform (see README)")
+    rt.add_argument("--trace", help="the trace (default: the newest traces/<program>-*.db)")
+    rt.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
+    rt.add_argument("--port", type=int, required=True)
+    rt.add_argument("--host", default="127.0.0.1")
+    rt.add_argument("program", nargs="?", help="the module LLDB launched (checked against the trace)")
+    rt.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    rt.set_defaults(func=cmd_runtime)
     return p
 
 
@@ -230,6 +333,12 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # LLDB's wasm platform puts its port argument before the runtime arguments:
+    # `ttd --port=N runtime --trace T PROGRAM ARGS`
+    if argv and argv[0].startswith("--port") and "runtime" in argv:
+        i = argv.index("runtime")
+        argv = argv[i:i + 1] + argv[:i] + argv[i + 1:]
     a = parser.parse_args(argv)
     if getattr(a, "args", None) and a.args[:1] == ["--"]:
         a.args = a.args[1:]
