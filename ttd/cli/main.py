@@ -222,13 +222,20 @@ def cmd_lldb(a: argparse.Namespace) -> int:
     lldb_bin = _lldb_binary()
     if lldb_bin is None:
         raise CliError("lldb not found: pip install lldb-for-pwndbg (LLDB 23 with wasm support)")
+    extra = list(a.lldb_args)
+    ours = extra[: extra.index("--")] if "--" in extra else extra
+    extra = extra[len(ours) + 1:] if "--" in extra else []
+    if ours:  # ttd options after the trace: `ttd lldb TRACE --at end -- LLDB_ARGS`
+        more = argparse.ArgumentParser(prog="ttd lldb")
+        more.add_argument("--at", type=_position, default=a.at)
+        try:
+            a.at = more.parse_args(ours).at
+        except SystemExit:
+            raise CliError(f"unexpected arguments {' '.join(ours)}: LLDB arguments go after --")
     trace = _open_trace(a.trace)
     at = _resolve_at(a, trace.total_steps)
     sock, _thread = _start_server_thread(trace, at, "127.0.0.1", 0, None)
     port = sock.getsockname()[1]
-    extra = list(a.lldb_args)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
     cmd = [lldb_bin, "-o", "command script import ttd.lldb",
            "-o", f"process connect --plugin wasm connect://127.0.0.1:{port}", *extra]
     try:
