@@ -223,9 +223,13 @@ def cmd_lldb(a: argparse.Namespace) -> int:
     if lldb_bin is None:
         raise CliError("lldb not found: pip install lldb-for-pwndbg (LLDB 23 with wasm support)")
     extra = list(a.lldb_args)
-    ours = extra[: extra.index("--")] if "--" in extra else extra
-    extra = extra[len(ours) + 1:] if "--" in extra else []
-    if ours:  # ttd options after the trace: `ttd lldb TRACE --at end -- LLDB_ARGS`
+    ours: list[str] = []
+    if extra[:1] and extra[0].startswith("--at"):  # `ttd lldb TRACE --at end [-- LLDB_ARGS]`
+        cut = extra.index("--") if "--" in extra else len(extra)
+        ours, extra = extra[:cut], extra[cut + 1:]
+    elif extra[:1] == ["--"]:
+        extra = extra[1:]
+    if ours:
         more = argparse.ArgumentParser(prog="ttd lldb")
         more.add_argument("--at", type=_position, default=a.at)
         try:
