@@ -113,3 +113,10 @@ def test_corrupted_chunk_fails_verify(tmp_path):
     assert p.returncode != 0
     assert "Traceback" not in p.stderr.decode()
     assert b"checksum" in p.stdout + p.stderr
+
+
+def test_atomic_store_is_refused_too(tmp_path):
+    wasm = _wat(tmp_path, "atomic_store", '(module (memory 1 1 shared) (func (export "_start") '
+                                          "(i32.atomic.store (i32.const 0) (i32.const 1))))")
+    p = ttd("record", "--out", str(tmp_path / "t.db"), str(wasm))
+    assert "i32.atomic.store" in _err(p)

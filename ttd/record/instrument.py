@@ -19,6 +19,7 @@ from ttd.wasm import encode
 from ttd.wasm.errors import WasmError
 from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
 from ttd.wasm.module import FuncType, Module, parse_module
+from ttd.wasm.opcodes import OPCODES
 from ttd.wasm.operators import Operator, iter_operators, unsupported
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
@@ -29,25 +30,15 @@ from ttd.record.schedule import (
 EXPORT_PREFIX = "__ttd_"
 HOOK_FLUSH = 0  # slot in the hook table; import k's hook is at 1 + k
 
-STORE_WIDTH = {
-    "i32.store": 4, "i64.store": 8, "f32.store": 4, "f64.store": 8, "i32.store8": 1,
-    "i32.store16": 2, "i64.store8": 1, "i64.store16": 2, "i64.store32": 4, "v128.store": 16,
-}
-STORE_VT = {
-    "i32.store": "i32", "i64.store": "i64", "f32.store": "f32", "f64.store": "f64",
-    "i32.store8": "i32", "i32.store16": "i32", "i64.store8": "i64", "i64.store16": "i64",
-    "i64.store32": "i64", "v128.store": "v128",
-}
-LANE_STORES = {"v128.store8_lane": 1, "v128.store16_lane": 2, "v128.store32_lane": 4,
-               "v128.store64_lane": 8}
-# Opcode bytes of the plain stores, to write recorded values into the trace memory.
-STORE_OPCODE = {
-    "i32.store": b"\x36", "i64.store": b"\x37", "f32.store": b"\x38", "f64.store": b"\x39",
-    "i32.store8": b"\x3a", "i32.store16": b"\x3b", "i64.store8": b"\x3c",
-    "i64.store16": b"\x3d", "i64.store32": b"\x3e", "v128.store": b"\xfd\x0b",
-}
+# Plain stores of each value type, to write recorded values into the trace memory.
 VT_STORE = {"i32": "i32.store", "i64": "i64.store", "f32": "f32.store", "f64": "f64.store",
             "v128": "v128.store"}
+
+
+def _opcode_bytes(name: str) -> bytes:
+    info = OPCODES[name]
+    return bytes([info.code]) if info.prefix is None else bytes([info.prefix]) + encode_uleb(info.code)
+
 
 BRANCHES = {"br", "br_if", "br_table", "br_on_null", "br_on_non_null", "br_on_cast",
             "br_on_cast_fail"}
@@ -109,7 +100,7 @@ class _Emitter:
         return encode_uleb(0x40) + encode_uleb(self.trace_mem) + encode_uleb(offset)
 
     def store(self, name: str, offset: int) -> bytes:
-        return STORE_OPCODE[name] + self.memarg(offset)
+        return _opcode_bytes(name) + self.memarg(offset)
 
 
 def _lg(i: int) -> bytes:
@@ -320,24 +311,26 @@ class Instrumenter:
                     post = _lg(scratch.b) + _gg(g) + em.store(VT_STORE[vt], blk.vsize)
                     blk.effects.append((step, FX_GLOBAL, g, _vt(vt), blk.vsize))
                     blk.vsize += VT_SIZE[_vt(vt)]
-            elif name in STORE_WIDTH or name in LANE_STORES:
+            elif name.startswith("memory.atomic") or ".atomic." in name or name == "atomic.fence":
+                raise unsupported(op, data, "threads and atomics are not recorded")
+            elif (info := OPCODES.get(name)) is not None and info.category == "store":
                 ma = op.imm[0]
                 is64 = self.mem_is64[ma.memory]
                 asz = 8 if is64 else 4
                 a = scratch.addr(is64, "a")
-                if name in STORE_WIDTH:
-                    vt, width, rec = STORE_VT[name], STORE_WIDTH[name], name
-                else:
-                    vt, width, rec = "v128", 16, "v128.store"
+                lane = info.imm == "memarg_lane"
+                # a lane store records the whole vector; replay takes the lane from it
+                vt = info.value_type
+                width, rec = (16, "v128.store") if lane else (info.width, name)
                 v = scratch.value(vt)
                 pre = (_ls(v) + _ls(a)
                        + _lg(scratch.b) + _lg(a) + em.store("i64.store" if is64 else "i32.store", blk.vsize)
                        + _lg(scratch.b) + _lg(v) + em.store(rec, blk.vsize + asz)
                        + _lg(a) + _lg(v))
-                if name in STORE_WIDTH:
+                if not lane:
                     blk.effects.append((step, FX_STORE, ma.memory, width, blk.vsize, ma.offset, is64))
                 else:
-                    blk.effects.append((step, FX_STORE, ma.memory, -LANE_STORES[name], blk.vsize,
+                    blk.effects.append((step, FX_STORE, ma.memory, -info.width, blk.vsize,
                                         ma.offset, is64, op.imm[1]))
                 blk.vsize += asz + width
             elif name == "memory.grow":
@@ -354,8 +347,6 @@ class Instrumenter:
                 pre, size, fx = self._bulk(op, scratch, blk.vsize, step)
                 blk.effects.append(fx)
                 blk.vsize += size
-            elif name.startswith("memory.atomic") or ".atomic." in name or name == "atomic.fence":
-                raise unsupported(op, data, "threads and atomics are not recorded")
 
             out += pre
             omap.append((len(out), op.offset))
