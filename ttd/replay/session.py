@@ -22,6 +22,7 @@ from ttd.replay.trace import Trace
 class Why(Enum):
     POSITIONED = "positioned"  # initial stop, a goto
     BREAKPOINT = "breakpoint"
+    WATCHPOINT = "watchpoint"  # right after an instruction wrote watched bytes
     STEP = "step"
     TRAP = "trap"  # stopped at the instruction that trapped
     BEGIN = "begin"  # ran backwards to the first step
@@ -33,6 +34,7 @@ class Stop:
     why: Why
     step: int
     pc: int
+    watch_addr: int | None = None
 
 
 def _pc_index(trace: Trace) -> tuple[dict[int, tuple[int, int]], list[int]]:
@@ -61,6 +63,8 @@ class ReplaySession:
         self._chunk_blocks: dict[int, np.ndarray] = {}
         self.trap = trace.info.get("trap")
         self.pending: Callable[[], Stop] | None = None
+        self.watches: dict[tuple[int, int], int] = {}  # (address, length) -> refcount
+        self._writes = None
         self.cursor.seek(min(max(at, 0), self.total - 1))
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
                               self.cursor.step, self.cursor.pc)
@@ -127,7 +131,11 @@ class ReplaySession:
         return self._stop(Why.STEP)
 
     def continue_forward(self) -> Stop:
-        hit = self.find_breakpoint(self.cursor.step, forward=True)
+        here = self.cursor.step
+        hit = self.find_breakpoint(here, forward=True)
+        watch = self.find_write(here, forward=True, limit=hit)
+        if watch is not None and (hit is None or watch[0] <= hit):
+            return self._watch_stop(*watch)
         if hit is None:
             self.cursor.seek(self.total - 1)
             return self._stop(Why.END)
@@ -135,12 +143,84 @@ class ReplaySession:
         return self._stop(Why.BREAKPOINT)
 
     def continue_backward(self, breakpoints: set[int] | None = None) -> Stop:
-        hit = self.find_breakpoint(self.cursor.step, forward=False, breakpoints=breakpoints)
+        here = self.cursor.step
+        hit = self.find_breakpoint(here, forward=False, breakpoints=breakpoints)
+        watch = self.find_write(here, forward=False, limit=hit)
+        if watch is not None and (hit is None or watch[0] >= hit):
+            return self._watch_stop(*watch)
         if hit is None:
             self.cursor.seek(0)
             return self._stop(Why.BEGIN)
         self.cursor.seek(hit)
         return self._stop(Why.BREAKPOINT)
+
+    def _watch_stop(self, step: int, addr: int) -> Stop:
+        self.cursor.seek(step)
+        if self._at_trap():
+            return self._stop(Why.TRAP)
+        self.last_stop = Stop(Why.WATCHPOINT, step, self.cursor.pc, addr)
+        return self.last_stop
+
+    # ---- watchpoints ----------------------------------------------------------------------
+
+    def add_watchpoint(self, addr: int, length: int) -> bool:
+        if length <= 0 or addr < 0:
+            return False
+        self.watches[(addr, length)] = self.watches.get((addr, length), 0) + 1
+        return True
+
+    def remove_watchpoint(self, addr: int, length: int) -> bool:
+        n = self.watches.get((addr, length))
+        if not n:
+            return False
+        if n == 1:
+            del self.watches[(addr, length)]
+        else:
+            self.watches[(addr, length)] = n - 1
+        return True
+
+    @property
+    def writes(self):
+        if self._writes is None:
+            from ttd.replay.writes import WriteIndex
+            self._writes = WriteIndex(self.trace)
+        return self._writes
+
+    def find_write(self, step: int, forward: bool, limit: int | None = None
+                   ) -> tuple[int, int] | None:
+        """Where a write watchpoint stops going forward (or backward) from `step`: the step
+        right after an instruction that wrote watched bytes, with the watched address.
+
+        Forward, the instruction at `step` itself counts (it is about to execute); backward,
+        the stop must be strictly before `step`. `limit` (a breakpoint hit) ends the search.
+        """
+        if not self.watches:
+            return None
+        trace = self.trace
+        seq = trace.chunk_for_step(step)
+        order = range(seq, len(trace.chunks)) if forward else range(seq, -1, -1)
+        for s in order:
+            first, n = trace.chunks[s][1], trace.chunks[s][2]
+            if limit is not None and (first > limit if forward else first + n < limit):
+                return None
+            w = self.writes.writes(s)
+            best = None
+            for (addr, length) in self.watches:
+                idx = w.overlapping(addr, addr + length)
+                if not idx.size:
+                    continue
+                stops = w.step[idx] + 1
+                if forward:
+                    cand = stops[stops > step]
+                    if cand.size and (best is None or int(cand[0]) < best[0]):
+                        best = (int(cand[0]), addr)
+                else:
+                    cand = stops[stops < step]
+                    if cand.size and (best is None or int(cand[-1]) > best[0]):
+                        best = (int(cand[-1]), addr)
+            if best is not None:
+                return best if best[0] < self.total else (self.total - 1, best[1])
+        return None
 
     # ---- moves staged by a debugger command, performed on its next resume -----------------
 

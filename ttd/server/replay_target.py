@@ -16,6 +16,7 @@ from ttd.replay.trace import value_bytes
 _KIND = {
     Why.POSITIONED: StopKind.SIGNAL,
     Why.BREAKPOINT: StopKind.BREAKPOINT,
+    Why.WATCHPOINT: StopKind.WATCHPOINT,
     Why.STEP: StopKind.TRACE,
     Why.TRAP: StopKind.EXCEPTION,
     Why.BEGIN: StopKind.REPLAY_BEGIN,
@@ -35,6 +36,9 @@ class ReplayTarget:
     def _event(self, stop: Stop) -> StopEvent:
         kind = _KIND[stop.why]
         desc = self.session.trap if kind is StopKind.EXCEPTION else None
+        if kind is StopKind.WATCHPOINT:
+            return StopEvent(kind, code_addr(stop.pc), watch_addr=stop.watch_addr,
+                             watch_kind="watch")
         return StopEvent(kind, code_addr(stop.pc), description=desc)
 
     def stop_event(self) -> StopEvent:
@@ -122,13 +126,20 @@ class ReplayTarget:
         return self.session.remove_breakpoint(offset)
 
     def add_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
-        return None
+        """Write watchpoints on linear memory; reads are not recorded (no load addresses)."""
+        space, module, offset = split_addr(addr)
+        if kind is not WatchKind.WRITE or space != SPACE_MEMORY or module != 0:
+            return False
+        return self.session.add_watchpoint(offset, length)
 
     def remove_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
-        return None
+        space, module, offset = split_addr(addr)
+        if kind is not WatchKind.WRITE or space != SPACE_MEMORY or module != 0:
+            return False
+        return self.session.remove_watchpoint(offset, length)
 
     def watchpoint_slots(self) -> int | None:
-        return None
+        return 64
 
     # ---- the rest -----------------------------------------------------------------------
 

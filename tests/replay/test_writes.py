@@ -1,0 +1,45 @@
+"""The write index names every byte that changes (brute force: compare memory across windows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.support.cases import get_case
+from tests.support.recording import record_case
+
+WINDOW = 1000
+
+
+@pytest.mark.parametrize("name", ["wild", "stdin_wc", "heap"])
+def test_every_changed_byte_is_covered_by_a_write(name, tmp_path):
+    from ttd.replay.cursor import Cursor
+    from ttd.replay.trace import Trace
+    from ttd.replay.writes import WriteIndex
+    from ttd.store.trace_store import TraceStore
+
+    trace = Trace(TraceStore.open(record_case(get_case(name), tmp_path / "t.db").trace))
+    index = WriteIndex(trace)
+    cur = Cursor(trace)
+    steps, addrs, sizes = [], [], []
+    for seq, *_ in trace.chunks:
+        w = index.writes(seq)
+        steps.append(w.step), addrs.append(w.addr), sizes.append(w.size)
+    steps, addrs, sizes = np.concatenate(steps), np.concatenate(addrs), np.concatenate(sizes)
+    assert steps.size and np.all(np.diff(steps) >= 0)
+    bounds = list(range(0, trace.total_steps - 1, WINDOW))[:40] + [trace.total_steps - 1]
+    prev = np.frombuffer(bytes(cur.st.memories[0]), dtype=np.uint8)
+    checked = 0
+    for a, b in zip(bounds, bounds[1:]):
+        cur.seek(b)
+        mem = np.frombuffer(bytes(cur.st.memories[0]), dtype=np.uint8)
+        changed = np.flatnonzero(mem[: prev.size] != prev)
+        covered = np.zeros(mem.size, dtype=bool)
+        sel = np.flatnonzero((steps >= a) & (steps < b))
+        for i in sel.tolist():
+            covered[addrs[i]:addrs[i] + sizes[i]] = True
+        missing = changed[~covered[changed]]
+        assert not missing.size, f"steps {a}-{b}: bytes {missing[:5]} changed, no write names them"
+        checked += changed.size
+        prev = mem
+    assert checked > 0
