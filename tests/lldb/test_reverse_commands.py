@@ -128,3 +128,18 @@ def test_post_mortem_walks_back_to_the_bad_pointer(traces):
                 assert int(vars_["index"]) == 0x07EFF000
                 break
         assert ("lookup", bad_line) in seen, seen
+
+
+def test_last_write_lands_on_the_wild_write(tmp_path):
+    src = (get_case("wild").wasm_path.parent / "src" / "wild.c").read_text().splitlines()
+    wild_line = next(i + 1 for i, t in enumerate(src) if "wild write when" in t)
+    report = next(i + 1 for i, t in enumerate(src) if "total after scale" in t)
+    trace = record_case(get_case("wild"), tmp_path / "t.db").trace
+    with ttd_serve(trace) as srv, _connect("wild", srv.port) as s:
+        s.break_line("wild.c", report)
+        s.cont()
+        out = s.run_command("ttd last-write stats.total")
+        assert "error" not in out.lower(), out
+        line, func, vars_ = _where(s)
+        assert (func, line) == ("scale", wild_line)
+        assert vars_["i"] == "8" and vars_["n"] == "8"  # the off-by-one iteration

@@ -28,7 +28,8 @@ COMMANDS = [
      "Run backwards to the previous breakpoint hit (or the start of the recording); LLDB stays "
      "in forward direction afterwards."),
     ("ttd", None, "ttd_command",
-     "ttd when | goto start|end|STEP|+N|-N | info: where you are in the trace, go anywhere."),
+     "ttd when | goto start|end|STEP|+N|-N | info | last-write EXPR: where you are in the "
+     "trace, go anywhere, or back to the instruction that last wrote the lvalue EXPR."),
 ]
 
 
@@ -173,9 +174,12 @@ def reverse_continue(debugger, command, result, _dict) -> None:
 
 
 def ttd_command(debugger, command, result, _dict) -> None:
+    if command.strip().startswith("last-write"):
+        _run(debugger, result, lambda: _last_write(debugger, command.strip()[10:].strip(), result))
+        return
     args = shlex.split(command)
     if not args or args[0] not in ("when", "goto", "info"):
-        result.SetError("usage: ttd when | ttd goto start|end|STEP|+N|-N | ttd info")
+        result.SetError("usage: ttd when | goto start|end|STEP|+N|-N | info | last-write EXPR")
         return
 
     def body():
@@ -185,3 +189,19 @@ def ttd_command(debugger, command, result, _dict) -> None:
         else:
             result.AppendMessage(out.strip())
     _run(debugger, result, body)
+
+
+def _last_write(debugger, expr: str, result) -> None:
+    """Back to the instruction that last wrote the lvalue `expr` (LLDB finds its bytes)."""
+    if not expr:
+        raise ValueError("usage: ttd last-write EXPR")
+    frame = debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetSelectedFrame()
+    value = frame.EvaluateExpression(expr)
+    if not value.GetError().Success():
+        raise ValueError(f"cannot evaluate {expr}: {value.GetError().GetCString()}")
+    addr = value.GetLoadAddress()
+    size = value.GetByteSize()
+    if addr == lldb.LLDB_INVALID_ADDRESS or not size:
+        raise ValueError(f"{expr} is not in linear memory (a wasm local has no address)")
+    _monitor(debugger, f"ttd last-write {addr:#x} {size}")
+    _resume(debugger, result)

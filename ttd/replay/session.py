@@ -357,6 +357,20 @@ class ReplaySession:
                 return base + len(pcs) - 1
         return -1
 
+    def last_write(self, addr: int, size: int, memory: int = 0) -> int | None:
+        """The latest step before now whose instruction wrote any of [addr, addr + size)."""
+        trace = self.trace
+        here = self.cursor.step
+        for s in range(trace.chunk_for_step(here), -1, -1):
+            w = self.writes.writes(s)
+            idx = w.overlapping(addr, addr + size, memory)
+            if idx.size:
+                steps = w.step[idx]
+                steps = steps[steps < here]
+                if steps.size:
+                    return int(steps[-1])
+        return None
+
     # ---- searching ----------------------------------------------------------------------
 
     def _blocks_of(self, seq: int) -> np.ndarray:

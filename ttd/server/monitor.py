@@ -25,6 +25,7 @@ HELP = """ttd monitor commands:
   linestart MAP             back to the first step of the current line
   rfinish                   back to the call of the current function
   rc                        back to the previous breakpoint hit
+  last-write ADDR SIZE      back to the instruction that last wrote those bytes
 """
 
 
@@ -93,6 +94,13 @@ def run_monitor(s: ReplaySession, command: str) -> str:
         if cmd == "rfinish":
             s.stage(lambda: s.move_to(s.back_to_caller()))
             return "back to the caller\n"
+        if cmd == "last-write":
+            addr, size = int(args[0], 0), int(args[1], 0)
+            step = s.last_write(addr, size)
+            if step is None:
+                return f"error: nothing wrote {size} byte(s) at {addr:#x} before this step\n"
+            s.stage(lambda: s.move_to(step))
+            return f"last written at step {step}\n"
         if cmd == "rc":
             # LLDB lifts the breakpoint under the pc to step off it when it resumes: search
             # with the breakpoints as they are now
