@@ -282,6 +282,66 @@ def _latest_trace(program: str | None) -> str:
     return str(found[-1])
 
 
+def _addr_len(text: str) -> tuple[int, int]:
+    addr, _, length = text.partition(":")
+    try:
+        return int(addr, 0), int(length, 0) if length else 4
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want ADDR[:LEN], got {text!r}")
+
+
+def cmd_query(a: argparse.Namespace) -> int:
+    from ttd.replay import queries
+    from ttd.replay.session import ReplaySession
+
+    trace = _open_trace(a.trace)
+    try:
+        session = ReplaySession(trace, 0)
+        if a.what == "writes":
+            addr, length = a.target
+            rows = queries.writes(session, addr, length, a.from_step or 0, a.to_step, a.limit)
+            head = ["step", "pc", "function", "old", "new"]
+        elif a.what == "calls":
+            try:
+                rows = queries.calls(session, a.target, a.limit)
+            except ValueError as e:
+                raise CliError(str(e))
+            head = ["step_in", "step_out", "args"]
+        else:
+            if not 0 <= a.target < trace.total_steps:
+                raise CliError(f"step {a.target} outside the trace (0..{trace.total_steps - 1})")
+            rows = [queries.at(session, a.target)]
+            head = ["step", "pc", "function", "source"]
+    finally:
+        trace.store.close()
+    if a.json:
+        print(json.dumps(rows if a.what != "at" else rows[0]))
+        return 0
+    if a.what == "at":
+        r = rows[0]
+        print(f"step {r['step']}: pc {r['pc']:#x} in {r['function']}"
+              + (f" at {r['source']}" if r.get("source") else ""))
+        for i, f in enumerate(r["stack"]):
+            print(f"  #{i} {f['pc']:#x} {f['function']}" + (f" at {f['source']}" if f.get("source") else ""))
+        return 0
+
+    def cell(row, h):
+        v = row[h]
+        if h == "pc":
+            return f"{v:#x}"
+        if h in ("old", "new") and v is not None:
+            return "0x" + bytes.fromhex(v)[::-1].hex() if len(v) <= 16 else v
+        return "-" if v is None else str(v)
+    table = [[cell(r, h) for h in head] for r in rows]
+    widths = [max([len(h)] + [len(row[i]) for row in table]) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+    if not rows:
+        print("(none)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ttd", description="Time-travel debugging for WebAssembly.")
     p.add_argument("--version", action="version", version=_version())
@@ -319,6 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("trace")
     s.set_defaults(func=cmd_serve)
+
+    q = sub.add_parser("query", help="who wrote this, every call of a function, a step")
+    q.add_argument("trace")
+    qs = q.add_subparsers(dest="what", required=True)
+    qw = qs.add_parser("writes", help="every write to ADDR[:LEN] (LEN default 4)")
+    qw.add_argument("target", type=_addr_len, metavar="ADDR[:LEN]")
+    qw.add_argument("--from", dest="from_step", type=int, metavar="STEP")
+    qw.add_argument("--to", dest="to_step", type=int, metavar="STEP")
+    qc = qs.add_parser("calls", help="every call of FUNC: step in, step out, arguments")
+    qc.add_argument("target", metavar="FUNC")
+    qa = qs.add_parser("at", help="pc, function, source line and call stack at STEP")
+    qa.add_argument("target", type=int, metavar="STEP")
+    for sp in (qw, qc, qa):
+        sp.add_argument("--json", action="store_true")
+        sp.add_argument("--limit", type=int, default=1000)
+    q.set_defaults(func=cmd_query)
 
     lb = sub.add_parser("lldb", help="serve a trace and start LLDB connected to it")
     lb.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
