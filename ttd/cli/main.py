@@ -159,18 +159,18 @@ def cmd_serve(a: argparse.Namespace) -> int:
         sock = listen(a.host, a.port)
     except OSError as e:
         raise CliError(f"cannot listen on {a.host}:{a.port}: {e.strerror or e}")
-    host, port = sock.getsockname()[:2]
-    url = f"connect://{'[' + host + ']' if ':' in host else host}:{port}"
-    print(f"ttd: serving {trace.module_name} ({total:,} steps) on {host}:{port}, "
-          f"starting at step {at}", flush=True)
-    print(f"(lldb) process connect --plugin wasm {url}", flush=True)
-    first = [session]
+    try:  # from here on, Ctrl-C is how a user stops the server: a clean exit
+        host, port = sock.getsockname()[:2]
+        url = f"connect://{'[' + host + ']' if ':' in host else host}:{port}"
+        print(f"ttd: serving {trace.module_name} ({total:,} steps) on {host}:{port}, "
+              f"starting at step {at}", flush=True)
+        print(f"(lldb) process connect --plugin wasm {url}", flush=True)
+        first = [session]
 
-    def make_target() -> ReplayTarget:
-        s = first.pop() if first else ReplaySession(trace, at)
-        return ReplayTarget(s)
+        def make_target() -> ReplayTarget:
+            s = first.pop() if first else ReplaySession(trace, at)
+            return ReplayTarget(s)
 
-    try:
         serve_forever(sock, make_target, max_connections=a.max_connections)
     except KeyboardInterrupt:
         if not a.quiet:
