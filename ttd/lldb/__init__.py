@@ -63,6 +63,12 @@ def _resume(debugger: lldb.SBDebugger, result: lldb.SBCommandReturnObject | None
         result.AppendMessage(text.rstrip("\n"))
 
 
+def _move(debugger: lldb.SBDebugger, monitor: str, result) -> None:
+    """Stage a move on the server, then resume so that LLDB lands there and refreshes."""
+    _monitor(debugger, monitor)
+    _resume(debugger, result)
+
+
 def _check(debugger: lldb.SBDebugger) -> lldb.SBProcess:
     process = debugger.GetSelectedTarget().GetProcess()
     if not process.IsValid() or process.GetState() != lldb.eStateStopped:
@@ -120,8 +126,7 @@ def reverse_stepi(debugger, command, result, _dict) -> None:
         n = int(args[0])
 
     def body():
-        _monitor(debugger, f"ttd rsi {n}")
-        _resume(debugger, result)
+        _move(debugger, f"ttd rsi {n}", result)
     _run(debugger, result, body)
 
 
@@ -129,11 +134,8 @@ def reverse_next(debugger, command, result, _dict) -> None:
     def body():
         frame = debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetFrameAtIndex(0)
         table = line_map(frame)
-        if not table:
-            _monitor(debugger, "ttd rsi 1")  # no line information: an instruction at a time
-        else:
-            _monitor(debugger, f"ttd rnext {table}")
-        _resume(debugger, result)
+        # no line information: an instruction at a time
+        _move(debugger, f"ttd rnext {table}" if table else "ttd rsi 1", result)
     _run(debugger, result, body)
 
 
@@ -142,8 +144,7 @@ def reverse_step(debugger, command, result, _dict) -> None:
         thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
         table = line_map(thread.GetFrameAtIndex(0))
         if not table:
-            _monitor(debugger, "ttd rsi 1")  # no line information: an instruction at a time
-            _resume(debugger, result)
+            _move(debugger, "ttd rsi 1", result)  # no line information: an instruction at a time
             return
         d0 = _depth(debugger)
         _monitor(debugger, f"ttd rstep {table}")
@@ -154,22 +155,19 @@ def reverse_step(debugger, command, result, _dict) -> None:
             return
         # at the last instruction of a callee: back to the start of its last line
         callee = line_map(thread.GetFrameAtIndex(0))
-        _monitor(debugger, f"ttd linestart {callee}" if callee else "ttd goto +0")
-        _resume(debugger, result)
+        _move(debugger, f"ttd linestart {callee}" if callee else "ttd goto +0", result)
     _run(debugger, result, body)
 
 
 def reverse_finish(debugger, command, result, _dict) -> None:
     def body():
-        _monitor(debugger, "ttd rfinish")
-        _resume(debugger, result)
+        _move(debugger, "ttd rfinish", result)
     _run(debugger, result, body)
 
 
 def reverse_continue(debugger, command, result, _dict) -> None:
     def body():
-        _monitor(debugger, "ttd rc")
-        _resume(debugger, result)
+        _move(debugger, "ttd rc", result)
     _run(debugger, result, body)
 
 
@@ -203,5 +201,4 @@ def _last_write(debugger, expr: str, result) -> None:
     size = value.GetByteSize()
     if addr == lldb.LLDB_INVALID_ADDRESS or not size:
         raise ValueError(f"{expr} is not in linear memory (a wasm local has no address)")
-    _monitor(debugger, f"ttd last-write {addr:#x} {size}")
-    _resume(debugger, result)
+    _move(debugger, f"ttd last-write {addr:#x} {size}", result)

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from ttd.replay.machine import Frame
 from ttd.replay.trace import Trace
 from ttd.store import codec
 from ttd.store.trace_store import TraceStore
@@ -40,5 +41,5 @@ def index_trace(path: Path, quiet: bool = False) -> int | None:
         store.commit()
         if shown[0]:
             sys.stderr.write("\n")
-        st = trace.final_state_frames
-        return st.frames[-1].pc if st.frames else None
+        final_frames, _prev = frames[len(trace.chunks)]
+        return Frame.from_wire(final_frames[-1]).pc if final_frames else None

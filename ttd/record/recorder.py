@@ -273,7 +273,7 @@ class Recorder:
 
         def make_hook(k: int):
             imp_module, imp_name = sched.imports[k]
-            ft = mod.types[[i for i in mod.imports if i.kind == "func"][k].desc]
+            ft = mod.types[mod.imported_funcs[k].desc]
             ptypes, rtypes = list(ft.params), list(ft.results)
             np_ = len(ptypes)
             mem = mems[wasi_mem_index] if mems else None
@@ -316,7 +316,8 @@ class Recorder:
             try:
                 if inst.start_func is not None:
                     exports[EXPORT_PREFIX + "start"](store)
-                invoke_results = self._call(store, entry)
+                results = self._call(store, entry)
+                invoke_results = results if o.invoke is not None else None
             except wasmtime.ExitTrap as e:
                 exit_code = e.code
             except Interrupted:
@@ -432,13 +433,12 @@ class Recorder:
         return ([init] if isinstance(init, wasmtime.Func) else []), func, params
 
     @staticmethod
-    def _call(store, entry) -> list[str] | None:
+    def _call(store, entry) -> list[str]:
+        """Run the entry point; print its results as `wasmtime run --invoke` does."""
         before, func, params = entry
         for f in before:
             f(store)
         result = func(store, *params)
-        if not params and result is None and not before:
-            return None
         results = list(result) if isinstance(result, (list, tuple)) else (
             [] if result is None else [result])
         for r in results:

@@ -37,6 +37,18 @@ class Stop:
     watch_addr: int | None = None
 
 
+def _decref(counts: dict, key) -> bool:
+    """Drop one reference to `key`; False if it had none."""
+    n = counts.get(key)
+    if not n:
+        return False
+    if n == 1:
+        del counts[key]
+    else:
+        counts[key] = n - 1
+    return True
+
+
 def _pc_index(trace: Trace) -> tuple[dict[int, tuple[int, int]], list[int]]:
     """Every instruction's pc -> (block id, index within the block), and the sorted pcs;
     computed once per trace, shared by its sessions."""
@@ -65,6 +77,7 @@ class ReplaySession:
         self.pending: Callable[[], Stop] | None = None
         self.watches: dict[tuple[int, int], int] = {}  # (address, length) -> refcount
         self._writes = None
+        self._depth_cache: dict[int, np.ndarray] = {}
         self.cursor.seek(min(max(at, 0), self.total - 1))
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
                               self.cursor.step, self.cursor.pc)
@@ -86,19 +99,9 @@ class ReplaySession:
         return pc
 
     def remove_breakpoint(self, offset: int) -> bool:
-        n = self.requests.get(offset)
-        if not n:
+        if not _decref(self.requests, offset):
             return False
-        pc = self.slip(offset)
-        if n == 1:
-            del self.requests[offset]
-        else:
-            self.requests[offset] = n - 1
-        left = self.active.get(pc, 0) - 1
-        if left > 0:
-            self.active[pc] = left
-        else:
-            self.active.pop(pc, None)
+        _decref(self.active, self.slip(offset))
         return True
 
     # ---- motion -------------------------------------------------------------------------
@@ -170,14 +173,7 @@ class ReplaySession:
         return True
 
     def remove_watchpoint(self, addr: int, length: int) -> bool:
-        n = self.watches.get((addr, length))
-        if not n:
-            return False
-        if n == 1:
-            del self.watches[(addr, length)]
-        else:
-            self.watches[(addr, length)] = n - 1
-        return True
+        return _decref(self.watches, (addr, length))
 
     @property
     def writes(self):
@@ -253,7 +249,7 @@ class ReplaySession:
     def _depths(self, seq: int) -> np.ndarray:
         """Call depth (number of frames) of every block of a chunk: a block never spans a
         call or a return, so all its steps share it."""
-        cache = self.__dict__.setdefault("_depth_cache", {})
+        cache = self._depth_cache
         got = cache.get(seq)
         if got is None:
             trace = self.trace

@@ -148,7 +148,7 @@ class Trace:
     def walk_frames(self, progress=None) -> dict[int, tuple[list, int]]:
         """Call stack (frames on the wire, previous block) at every chunk start, by replaying
         the blocks without memory: what the indexer stores, or what an unindexed trace (its
-        recorder was killed) gets in memory."""
+        recorder was killed) gets in memory. Entry len(chunks) is the state at the end."""
         m = self.machine
         saved, m.track_memory = m.track_memory, False
         try:
@@ -161,7 +161,6 @@ class Trace:
                 if progress:
                     progress(i + 1, n, st.steps_done)
             out[n] = ([f.to_wire() for f in st.frames], st.prev_block)
-            self.final_state_frames = st
             return out
         finally:
             m.track_memory = saved

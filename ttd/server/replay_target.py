@@ -113,30 +113,30 @@ class ReplayTarget:
 
     # ---- breakpoints and watchpoints ----------------------------------------------------
 
+    @staticmethod
+    def _offset(addr: int, space: int) -> int | None:
+        """The offset of `addr` in the given space of module 0 (the only module), else None."""
+        sp, module, offset = split_addr(addr)
+        return offset if sp == space and module == 0 else None
+
     def add_breakpoint(self, addr: int) -> bool:
-        space, module, offset = split_addr(addr)
-        if space != SPACE_CODE or module != 0:
-            return False
-        return self.session.add_breakpoint(offset) is not None
+        offset = self._offset(addr, SPACE_CODE)
+        return offset is not None and self.session.add_breakpoint(offset) is not None
 
     def remove_breakpoint(self, addr: int) -> bool:
-        space, module, offset = split_addr(addr)
-        if space != SPACE_CODE or module != 0:
-            return False
-        return self.session.remove_breakpoint(offset)
+        offset = self._offset(addr, SPACE_CODE)
+        return offset is not None and self.session.remove_breakpoint(offset)
 
     def add_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
         """Write watchpoints on linear memory; reads are not recorded (no load addresses)."""
-        space, module, offset = split_addr(addr)
-        if kind is not WatchKind.WRITE or space != SPACE_MEMORY or module != 0:
-            return False
-        return self.session.add_watchpoint(offset, length)
+        offset = self._offset(addr, SPACE_MEMORY)
+        return kind is WatchKind.WRITE and offset is not None and \
+            self.session.add_watchpoint(offset, length)
 
     def remove_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
-        space, module, offset = split_addr(addr)
-        if kind is not WatchKind.WRITE or space != SPACE_MEMORY or module != 0:
-            return False
-        return self.session.remove_watchpoint(offset, length)
+        offset = self._offset(addr, SPACE_MEMORY)
+        return kind is WatchKind.WRITE and offset is not None and \
+            self.session.remove_watchpoint(offset, length)
 
     def watchpoint_slots(self) -> int | None:
         return 64
