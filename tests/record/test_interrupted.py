@@ -13,8 +13,9 @@ from tests.support.recording import TTD, info_json, ttd
 
 
 def _start(out):
+    # ~10^9 steps: several seconds of recording, so the signal lands mid-run
     return subprocess.Popen([*TTD, "record", "--quiet", "--out", str(out),
-                             str(PROGRAMS_DIR / "bench_sort.wasm")],
+                             str(PROGRAMS_DIR / "bench_sort.wasm"), "--", "950000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

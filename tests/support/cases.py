@@ -17,6 +17,7 @@ cases.json: {"version": 1, "cases": [CASE, ...]} where CASE has
                          not charge nop/drop/block/loop/end/else/...): an approximation
     smoke_args           (benchmarks only) arguments for a ~10^6-step run
     smoke_expected_stdout, smoke_approx_steps   the same for the smoke run
+    large_args           (benchmarks only) arguments for a ~10^9-step run (no expectations)
 
 Expectations are produced by `python tests/programs/build.py --expect`.
 """

@@ -34,13 +34,23 @@ def _dir_pair(text: str) -> tuple[str, str]:
     return (host, guest if sep else host)
 
 
+def _chunk_blocks(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 16 <= n <= 1 << 22:
+        raise argparse.ArgumentTypeError("must be between 16 and 4194304")
+    return n
+
+
 def cmd_record(a: argparse.Namespace) -> int:
     from ttd.record.recorder import RecordError, RecordOptions, record
 
     opts = RecordOptions(
         program=Path(a.program), args=list(a.args), env=list(a.env or []),
         dirs=list(a.dir or []), invoke=a.invoke, out=Path(a.out) if a.out else None,
-        quiet=a.quiet, overwrite=a.force)
+        quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks)
     try:
         res = record(opts)
     except RecordError as e:
@@ -356,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--invoke", metavar="EXPORT", help="call this export instead of _start")
     r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r.add_argument("--chunk-blocks", type=_chunk_blocks, default=1 << 16, metavar="N",
+                   help="blocks per chunk (default 65536): smaller chunks seek faster, "
+                        "cost more to record")
     r.add_argument("program", metavar="PROGRAM.wasm")
     r.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
     r.set_defaults(func=cmd_record)

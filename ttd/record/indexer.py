@@ -1,5 +1,8 @@
 """After recording: walk the trace once and store the call stack at every chunk start.
 
+Each checkpoint also gets the set of blocks its chunk runs (a bitmap), so a breakpoint search
+reads only the chunks that can hit.
+
 The recorder can see memory and globals at a chunk boundary but not the Wasm call stack, so
 the frames (function, pc, locals) of each checkpoint are rebuilt here from the blocks. Seeking
 then starts from the nearest checkpoint instead of from step 0.
@@ -32,11 +35,14 @@ def index_trace(path: Path, quiet: bool = False) -> int | None:
             sys.stderr.write(f"\rindexing: {steps / 1e6:,.1f}M steps, chunk {done}/{n} ")
             sys.stderr.flush()
 
-        frames = trace.walk_frames(progress)
+        blocks: dict[int, bytes] = {}
+        frames = trace.walk_frames(progress, blocks)
         for seq, (wire, prev) in frames.items():
             raw = store.checkpoint(seq)
             cp = codec.unpack(raw) if raw is not None else {}
             cp["frames"], cp["prev"] = wire, prev
+            if seq in blocks:
+                cp["blocks"] = blocks[seq]
             store.put_checkpoint(seq, codec.pack(cp))
         store.commit()
         if shown[0]:

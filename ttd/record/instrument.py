@@ -46,6 +46,8 @@ CONDITIONAL = {"br_if", "br_on_null", "br_on_non_null", "br_on_cast", "br_on_cas
 TERMINATORS = {"br", "br_table", "return", "unreachable", "throw", "throw_ref", "rethrow",
                "return_call", "return_call_indirect", "return_call_ref"}
 LEGACY_EH = {"try", "catch", "catch_all", "delegate", "rethrow"}
+DIRTY_SHIFT = 16  # dirty maps track 64 KiB pages
+DIRTY_MAP = 1 << (32 - DIRTY_SHIFT)  # bytes in the map of a 32-bit memory
 
 
 @dataclass(slots=True)
@@ -61,6 +63,9 @@ class TraceLayout:
     tpv_global: int
     hook_table: int
     hook_types: list[FuncType] = field(default_factory=list)  # per function import
+    id_base: int = 0  # the ids follow the dirty maps
+    # per program memory: offset of its dirty map (one byte per 64 KiB page), None = no map
+    dirty_maps: list[int | None] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -126,7 +131,7 @@ def _i32c(v: int) -> bytes:
 class _Scratch:
     """Indices of the locals the recording code borrows, appended after the function's own."""
 
-    KINDS = ("b", "i32a", "i32b", "i32c", "i64a", "i64b", "i64c", "f32", "f64", "v128")
+    KINDS = ("b", "i32a", "i32b", "i32c", "i32d", "i32e", "i64a", "i64b", "i64c", "f32", "f64", "v128")
 
     def __init__(self, first: int):
         for i, k in enumerate(self.KINDS):
@@ -134,7 +139,7 @@ class _Scratch:
 
     @staticmethod
     def decl() -> bytes:
-        groups = [(4, 0x7F), (3, 0x7E), (1, 0x7D), (1, 0x7C), (1, 0x7B)]
+        groups = [(6, 0x7F), (3, 0x7E), (1, 0x7D), (1, 0x7C), (1, 0x7B)]
         return b"".join(encode_uleb(n) + bytes([t]) for n, t in groups), len(groups)
 
     def addr(self, is64: bool, which: str) -> int:
@@ -196,6 +201,14 @@ class Instrumenter:
             self.hook_types.append(FuncType(tuple(ft.params) + tuple(ft.results), ()))
         self.hook_type_index = [n_types + 1 + k for k in range(len(self.func_imports))]
         self.trace_mem = n_mem
+        # One byte per 64 KiB page of each 32-bit memory, set by every write to that page, so
+        # a chunk boundary compares only the pages written since the last one.
+        self.dirty_maps: list[int | None] = []
+        n32 = 0
+        for is64 in self.mem_is64:
+            self.dirty_maps.append(None if is64 else n32 * DIRTY_MAP)
+            n32 += 0 if is64 else 1
+        self.id_base = n32 * DIRTY_MAP
         self.tpi = n_glob
         self.tpv = n_glob + 1
         self.hook_table = n_tab
@@ -326,6 +339,7 @@ class Instrumenter:
                 pre = (_ls(v) + _ls(a)
                        + _lg(scratch.b) + _lg(a) + em.store("i64.store" if is64 else "i32.store", blk.vsize)
                        + _lg(scratch.b) + _lg(v) + em.store(rec, blk.vsize + asz)
+                       + self._mark_page(ma.memory, a, ma.offset)
                        + _lg(a) + _lg(v))
                 if not lane:
                     blk.effects.append((step, FX_STORE, ma.memory, width, blk.vsize, ma.offset, is64))
@@ -384,7 +398,7 @@ class Instrumenter:
         v_limit = self.val_base + self.val_cap
         code = bytearray()
         code += _gg(em.tpv) + b"\x22" + encode_uleb(scratch.b) + _i32c(v_limit) + b"\x4b"
-        code += _gg(em.tpi) + _i32c(self.id_cap) + b"\x4f" + b"\x72"
+        code += _gg(em.tpi) + _i32c(self.id_base + self.id_cap) + b"\x4f" + b"\x72"
         code += b"\x04\x40" + _i32c(HOOK_FLUSH) + b"\x11" + encode_uleb(em.void_type) \
             + encode_uleb(em.hook_table) + _gg(em.tpv) + _ls(scratch.b) + b"\x0b"
         code += _gg(em.tpi) + _i32c(block_id) + em.store("i32.store", 0)
@@ -421,9 +435,35 @@ class Instrumenter:
         for (is64, _), loc in zip(kinds, locs):
             code += _lg(s.b) + _lg(loc) + em.store("i64.store" if is64 else "i32.store", off)
             off += 8 if is64 else 4
+        dest = fx[2]
+        if self.dirty_maps[dest] is not None:
+            code += self._mark_range(dest, locs[0], locs[2], s)
         for loc in locs:
             code += _lg(loc)
         return bytes(code), off - voff, fx
+
+    def _mark_page(self, mem: int, addr_local: int, offset: int) -> bytes:
+        """Set the dirty byte of the 64 KiB page a store starts in (a store that crosses into
+        the next page is caught by the boundary, which also compares the next page's head)."""
+        base = self.dirty_maps[mem]
+        if base is None:
+            return b""
+        code = _lg(addr_local)
+        if offset:
+            code += _i32c(offset & 0xFFFFFFFF if offset < (1 << 31) else offset - (1 << 32)) + b"\x6a"
+        return code + _i32c(DIRTY_SHIFT) + b"\x76" + _i32c(1) + self.em.store("i32.store8", base)
+
+    def _mark_range(self, mem: int, d: int, n: int, s: _Scratch) -> bytes:
+        """Set the dirty bytes of every 64 KiB page in [d, d + n] (bulk memory writes)."""
+        base = self.dirty_maps[mem]
+        p, q = s.i32d, s.i32e
+        sh = _i32c(DIRTY_SHIFT) + b"\x76"
+        return (_lg(d) + sh + _ls(p) + _lg(d) + _lg(n) + b"\x6a" + sh + _ls(q)
+                + b"\x02\x40\x03\x40"
+                + _lg(p) + _i32c(1) + self.em.store("i32.store8", base)
+                + _lg(p) + _lg(q) + b"\x4f\x0d\x01"
+                + _lg(p) + _i32c(1) + b"\x6a" + _ls(p) + b"\x0c\x00"
+                + b"\x0b\x0b")
 
     def _note_landings(self, op, ops, i, end_of, ctl, ids, fidx) -> None:
         # catch labels are resolved outside the try_table: skip its own label
@@ -513,7 +553,7 @@ class Instrumenter:
         body_maps: list[list[tuple[int, int]]] = []
         # The value-stream limit must leave room for the largest block: instrument with a
         # provisional base, then lay the memory out once the largest block is known.
-        self.val_base = self.id_cap
+        self.val_base = self.id_base + self.id_cap
         for body in m.bodies:
             code, omap = self._function(body)
             bodies_out.append(code)
@@ -525,7 +565,8 @@ class Instrumenter:
         total = self.val_base + self.val_cap + max_v + 64
         pages = (total + 0xFFFF) // 0x10000
         layout = TraceLayout(self.id_cap, self.val_base, self.val_cap, pages, self.trace_mem,
-                             self.tpi, self.tpv, self.hook_table, self.hook_types)
+                             self.tpi, self.tpv, self.hook_table, self.hook_types,
+                             self.id_base, list(self.dirty_maps))
 
         code_payload = bytearray(encode_uleb(len(bodies_out)))
         map_new: list[int] = []
@@ -582,7 +623,7 @@ class Instrumenter:
         n_hooks = 1 + n_wr
         table = b"\x70\x01" + encode_uleb(n_hooks) + encode_uleb(n_hooks)
         memory = b"\x00" + encode_uleb(layout.pages)
-        glob = [b"\x7f\x01" + _i32c(0) + b"\x0b", b"\x7f\x01" + _i32c(layout.val_base) + b"\x0b"]
+        glob = [b"\x7f\x01" + _i32c(layout.id_base) + b"\x0b", b"\x7f\x01" + _i32c(layout.val_base) + b"\x0b"]
         exports = []
 
         def export(name: str, kind: int, idx: int) -> None:

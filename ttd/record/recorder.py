@@ -21,7 +21,9 @@ import numpy as np
 import wasmtime
 
 import ttd
-from ttd.record.instrument import EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument
+from ttd.record.instrument import (
+    DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
+)
 from ttd.record.snapshot import MemorySnapshotter, live_view, memory_digest
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
@@ -237,23 +239,51 @@ class Recorder:
                                 st.commit()))
 
         snap = MemorySnapshotter(len(mems))
-        state = {"seq": 0, "blocks": 0, "host": [], "last_id": None}
+        state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False}
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
                     for g, t in zip(globs, glob_types)]
 
-        def capture(seq: int) -> Boundary:
+        trace_view = live_view(trace_mem.data_ptr(store), trace_mem.data_len(store))
+        dirty_maps = [None if base is None else trace_view[base:base + DIRTY_MAP]
+                      for base in layout.dirty_maps]
+
+        def capture(seq: int, full: bool = False) -> Boundary:
             views = [live_view(m.data_ptr(store), m.data_len(store)) for m in mems]
-            versions, pages, sizes = snap.capture(views)
-            return Boundary(seq, read_globals(), sizes, versions, pages)
+            # a store beyond the memory's end traps before it writes: only its pages count
+            spans = [min(DIRTY_MAP, (v.shape[0] >> DIRTY_SHIFT) + 1) for v in views]
+            written = None
+            if not full:
+                written = []
+                for dm, n in zip(dirty_maps, spans):
+                    if dm is None or state["all_dirty"]:
+                        written.append(None)
+                    else:
+                        written.append(np.flatnonzero(dm[:n]))
+            versions, pages, sizes = snap.capture(views, written)
+            for dm, n in zip(dirty_maps, spans):
+                if dm is not None:
+                    dm[:n] = 0
+            state["all_dirty"] = False
+            bitmaps = None
+            if written is not None:
+                bitmaps = []
+                for w, size in zip(written, sizes):
+                    if w is None:
+                        bitmaps.append(None)
+                        continue
+                    bits = np.zeros(((size + (1 << DIRTY_SHIFT) - 1) >> DIRTY_SHIFT) or 1, dtype=bool)
+                    bits[w[w < bits.shape[0]]] = True
+                    bitmaps.append(np.packbits(bits).tobytes())
+            return Boundary(seq, read_globals(), sizes, versions, pages, bitmaps)
 
         def take_buffers() -> tuple[bytes, bytes]:
-            n_ids = tpi.value(store)
+            n_ids = tpi.value(store) - layout.id_base
             vend = tpv.value(store)
-            ids = bytes(trace_mem.read(store, 0, n_ids))
+            ids = bytes(trace_mem.read(store, layout.id_base, layout.id_base + n_ids))
             vals = bytes(trace_mem.read(store, layout.val_base, vend))
-            tpi.set_value(store, 0)
+            tpi.set_value(store, layout.id_base)
             tpv.set_value(store, layout.val_base)
             return ids, vals
 
@@ -277,6 +307,7 @@ class Recorder:
             ptypes, rtypes = list(ft.params), list(ft.results)
             np_ = len(ptypes)
             mem = mems[wasi_mem_index] if mems else None
+            host_dirty = dirty_maps[wasi_mem_index] if mems else None
 
             def read(addr: int, n: int) -> bytes:
                 size = mem.data_len(store)
@@ -293,9 +324,12 @@ class Recorder:
                         chunk = read(addr, n)
                         if chunk:
                             regions.append((addr, chunk))
+                            if host_dirty is not None:
+                                host_dirty[addr >> DIRTY_SHIFT:((addr + len(chunk) - 1) >> DIRTY_SHIFT) + 1] = 1
                 elif mem is not None:
                     regions.append((0, read(0, mem.data_len(store))))
-                ordinal = state["blocks"] + tpi.value(store) // 4 - 1
+                    state["all_dirty"] = True
+                ordinal = state["blocks"] + (tpi.value(store) - layout.id_base) // 4 - 1
                 state["host"].append([ordinal, k, results, regions])
                 if self.interrupted:
                     raise Interrupted()
@@ -305,7 +339,7 @@ class Recorder:
         for k, ht in enumerate(layout.hook_types):
             hooks.set(store, 1 + k, wasmtime.Func(store, _wt_functype(ht), make_hook(k)))
 
-        writer.boundary(capture(0))
+        writer.boundary(capture(0, full=True))
 
         exit_code, trap, trap_pc, status = 0, None, None, "complete"
         old_handler = None
@@ -352,7 +386,7 @@ class Recorder:
         live_last_pc = trap_pc if trap is not None else (
             sched.blocks[state["last_id"]].pcs[-1] if state["last_id"] is not None else None)
         seq = state["seq"]
-        final = capture(seq + 1)
+        final = capture(seq + 1, full=True)
         if ids or seq == 0:
             writer.chunk(seq, ids, vals, state["host"], final, last_steps)
             n_chunks = seq + 1

@@ -14,6 +14,12 @@ import hashlib
 import numpy as np
 
 SNAP_PAGE = 4096
+WRITE_PAGE = 65536  # granularity of the recorder's dirty maps
+
+
+def _pages(mem: np.ndarray, n: int) -> np.ndarray:
+    """The first n whole snapshot pages, as rows of 8-byte words (cheaper to compare)."""
+    return mem[: n * SNAP_PAGE].view(np.uint64).reshape(n, SNAP_PAGE // 8)
 ZERO_DIGEST = hashlib.sha256(bytes(SNAP_PAGE)).digest()
 
 
@@ -29,8 +35,14 @@ class MemorySnapshotter:
     def __init__(self, n_memories: int):
         self.shadow = [np.zeros(0, dtype=np.uint8) for _ in range(n_memories)]
 
-    def capture(self, views: list[np.ndarray]) -> tuple[list[tuple[int, int, bytes]], dict[bytes, bytes], list[int]]:
-        """(page versions, new pages by digest, memory sizes) since the previous capture."""
+    def capture(self, views: list[np.ndarray], written: list[np.ndarray | None] | None = None
+                ) -> tuple[list[tuple[int, int, bytes]], dict[bytes, bytes], list[int]]:
+        """(page versions, new pages by digest, memory sizes) since the previous capture.
+
+        `written[mi]` lists the 64 KiB pages the program may have written since then (from
+        the instrumented code's dirty map); only those, and the head of the page after each
+        (a store may cross into it), are compared. None compares the whole memory.
+        """
         versions: list[tuple[int, int, bytes]] = []
         pages: dict[bytes, bytes] = {}
         sizes = []
@@ -43,11 +55,19 @@ class MemorySnapshotter:
                 grown[:min(size, old.shape[0])] = old[:size]
                 old = self.shadow[mi] = grown
             full = size // SNAP_PAGE
+            hint = written[mi] if written is not None else None
+            if hint is None:
+                candidates = np.arange(full, dtype=np.int64)
+            else:
+                per = WRITE_PAGE // SNAP_PAGE
+                hint = np.asarray(hint, dtype=np.int64)
+                candidates = (hint[:, None] * per + np.arange(per + 1)[None, :]).ravel()
+                candidates = np.unique(candidates[candidates < full])
             dirty = []
-            if full:
-                a = live[: full * SNAP_PAGE].reshape(full, SNAP_PAGE)
-                b = old[: full * SNAP_PAGE].reshape(full, SNAP_PAGE)
-                dirty = np.flatnonzero((a != b).any(axis=1)).tolist()
+            if candidates.size:
+                a = _pages(live, full)[candidates]
+                b = _pages(old, full)[candidates]
+                dirty = candidates[(a != b).any(axis=1)].tolist()
             if size % SNAP_PAGE and not np.array_equal(live[full * SNAP_PAGE:], old[full * SNAP_PAGE:]):
                 dirty.append(full)
             for p in dirty:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -16,6 +17,9 @@ import numpy as np
 
 from ttd.store import codec
 from ttd.store.trace_store import TraceStore
+
+#: Seconds between commits: each costs an fsync, and a killed recorder loses at most this much.
+COMMIT_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -27,6 +31,15 @@ class Boundary:
     mem_sizes: list[int]
     versions: list[tuple[int, int, bytes]]
     pages: dict[bytes, bytes]
+    # per memory, a bitmap of the 64 KiB pages written since the previous boundary (where a
+    # store starts), or None when unknown; lets "who wrote this" skip whole chunks
+    written: list[bytes | None] | None = None
+
+    def state(self) -> bytes:
+        cp = {"globals": self.globals, "mem_sizes": self.mem_sizes}
+        if self.written is not None:
+            cp["written_before"] = self.written
+        return codec.pack(cp)
 
 
 class ChunkWriter:
@@ -40,6 +53,7 @@ class ChunkWriter:
         self.blocks = 0
         self.bytes = 0
         self.chunks = 0
+        self.committed = time.monotonic()
         self.store: TraceStore | None = None
         self.thread = threading.Thread(target=self._loop, name="ttd-writer", daemon=True)
         self.thread.start()
@@ -75,13 +89,18 @@ class ChunkWriter:
             st = self.store
             st.put_pages(b.pages)
             st.put_page_versions(b.seq, b.versions)
-            st.put_checkpoint(b.seq, codec.pack({"globals": b.globals, "mem_sizes": b.mem_sizes}))
+            st.put_checkpoint(b.seq, b.state())
             st.commit()
         self.jobs.put(job)
 
     def chunk(self, seq: int, ids: bytes, vals: bytes, host: list, boundary: Boundary,
               last_block_steps: int | None = None) -> None:
         """Store chunk `seq` and the state right after it, in one transaction."""
+        packed = None
+        if self.jobs.qsize() >= 2:
+            # the writer is behind: compress here rather than wait (zstd releases the GIL)
+            packed = (codec.compress(ids), codec.compress(vals))
+
         def job() -> None:
             arr = np.frombuffer(ids, dtype="<u4")
             if arr.size and int(arr.max()) >= self.block_steps.shape[0]:
@@ -89,15 +108,18 @@ class ChunkWriter:
             n_steps = int(self.block_steps[arr].sum()) if arr.size else 0
             if last_block_steps is not None and arr.size:
                 n_steps -= int(self.block_steps[arr[-1]]) - last_block_steps
-            cids, cvals = codec.compress(ids), codec.compress(vals)
+            cids, cvals = packed if packed is not None else (codec.compress(ids),
+                                                             codec.compress(vals))
             chost = codec.pack(host)
             st = self.store
             st.add_chunk(seq, self.steps, n_steps, self.blocks, int(arr.size), cids, cvals, chost)
             st.put_pages(boundary.pages)
             st.put_page_versions(boundary.seq, boundary.versions)
-            st.put_checkpoint(boundary.seq, codec.pack(
-                {"globals": boundary.globals, "mem_sizes": boundary.mem_sizes}))
-            st.commit()
+            st.put_checkpoint(boundary.seq, boundary.state())
+            now = time.monotonic()
+            if now - self.committed >= COMMIT_EVERY:
+                st.commit()
+                self.committed = now
             self.steps += n_steps
             self.blocks += int(arr.size)
             self.chunks += 1
@@ -108,6 +130,7 @@ class ChunkWriter:
 
     def finish(self) -> None:
         """Wait for every job, close the store on its own thread; re-raise a writer failure."""
+        self.call(lambda st: st.commit())
         self.jobs.put(None)
         self.thread.join()
         if self.error is not None:

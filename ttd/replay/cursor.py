@@ -37,10 +37,10 @@ class Cursor:
         trace = self.trace
         seq = trace.chunk_for_step(step)
         ch = trace.chunk(seq)
-        st = trace.state_at_chunk(seq)
+        st = trace.state_at_chunk(seq, reuse=self.st.memories if self.st is not None else None)
         rel = step - ch.first_step
         k = ch.block_at_step(rel)
-        trace.run_chunk(st, ch, upto_block=k)
+        trace.advance(st, ch, k)
         self.st, self.chunk, self.k = st, ch, k
         self._enter_block()
         self.j = rel - int(ch.step_starts[k])

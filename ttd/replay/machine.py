@@ -31,12 +31,15 @@ class Frame:
     ret_pc: int = -1  # where a caller resumes: the instruction after its call
 
     def to_wire(self) -> list:
-        return [self.func, self.locals, self.pc, self.ret_pc]
+        # msgpack integers stop at 64 bits: a v128 local travels as its 16 bytes
+        locs = [v if v < (1 << 64) else v.to_bytes(16, "little") for v in self.locals]
+        return [self.func, locs, self.pc, self.ret_pc]
 
     @classmethod
     def from_wire(cls, w: list) -> "Frame":
         func, locs, pc, ret = w
-        return cls(int(func), list(locs), int(pc), int(ret))
+        return cls(int(func), [int.from_bytes(v, "little") if isinstance(v, bytes) else int(v)
+                               for v in locs], int(pc), int(ret))
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ def writes(session: ReplaySession, addr: int, length: int, start: int = 0,
     end = trace.total_steps if end is None else min(end, trace.total_steps)
     found: list[int] = []
     for seq, first, n, _fb, _nb in trace.chunks:
-        if first + n <= start or first >= end:
+        if first + n <= start or first >= end or not session.writes.may_write(seq, addr, addr + length):
             continue
         w = session.writes.writes(seq)
         idx = w.overlapping(addr, addr + length)

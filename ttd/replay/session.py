@@ -72,7 +72,6 @@ class ReplaySession:
         self.where, self.opcodes = _pc_index(trace)
         self.requests: dict[int, int] = {}  # requested address -> refcount
         self.active: dict[int, int] = {}  # effective pc -> number of requests mapping to it
-        self._chunk_blocks: dict[int, np.ndarray] = {}
         self.trap = trace.info.get("trap")
         self.pending: Callable[[], Stop] | None = None
         self.watches: dict[tuple[int, int], int] = {}  # (address, length) -> refcount
@@ -199,6 +198,8 @@ class ReplaySession:
             first, n = trace.chunks[s][1], trace.chunks[s][2]
             if limit is not None and (first > limit if forward else first + n < limit):
                 return None
+            if not any(self.writes.may_write(s, a, a + n) for a, n in self.watches):
+                continue
             w = self.writes.writes(s)
             best = None
             for (addr, length) in self.watches:
@@ -254,16 +255,7 @@ class ReplaySession:
         if got is None:
             trace = self.trace
             st = trace.state_at_chunk(seq, with_memory=False)
-            ch = trace.chunk(seq)
-            m = trace.machine
-            out = np.empty(len(ch.ids), dtype=np.int32)
-            voffs = ch.voffs.tolist()
-            blocks = trace.schedule.blocks
-            for k, bid in enumerate(ch.ids.tolist()):
-                m.transition(st, bid, ch.vals, voffs[k])
-                st.prev_block = bid
-                st.frames[-1].pc = blocks[bid].pcs[-1]
-                out[k] = len(st.frames)
+            out = trace.chunk_stack(trace.chunk(seq), st.frames, st.prev_block).depths
             if len(cache) > 64:
                 cache.pop(next(iter(cache)))
             got = cache[seq] = out
@@ -358,6 +350,8 @@ class ReplaySession:
         trace = self.trace
         here = self.cursor.step
         for s in range(trace.chunk_for_step(here), -1, -1):
+            if not self.writes.may_write(s, addr, addr + size, memory):
+                continue
             w = self.writes.writes(s)
             idx = w.overlapping(addr, addr + size, memory)
             if idx.size:
@@ -368,12 +362,6 @@ class ReplaySession:
         return None
 
     # ---- searching ----------------------------------------------------------------------
-
-    def _blocks_of(self, seq: int) -> np.ndarray:
-        got = self._chunk_blocks.get(seq)
-        if got is None:
-            got = self._chunk_blocks[seq] = np.unique(self.trace.chunk(seq).ids)
-        return got
 
     def find_breakpoint(self, step: int, forward: bool,
                         breakpoints: set[int] | None = None) -> int | None:
@@ -394,8 +382,7 @@ class ReplaySession:
         seq = trace.chunk_for_step(step)
         order = range(seq, n_chunks) if forward else range(seq, -1, -1)
         for s in order:
-            blocks = self._blocks_of(s)
-            if not np.isin(wanted, blocks, assume_unique=True).any():
+            if not trace.chunk_runs_any(s, wanted):
                 continue
             hit = self._search_chunk(s, step, forward, targets, wanted)
             if hit is not None:

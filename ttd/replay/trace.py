@@ -15,6 +15,8 @@ import numpy as np
 from ttd.record.schedule import VT_SIZE, Schedule
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.machine import Frame, Machine, MachineState, ReplayError
+from ttd.replay.fastforward import EffectTables, fast_forward
+from ttd.replay.stackwalk import ChunkStack, StackTables, walk_chunk
 from ttd.store import codec
 from ttd.store.errors import CorruptTrace
 from ttd.store.trace_store import TraceStore
@@ -22,6 +24,7 @@ from ttd.wasm.errors import WasmError
 from ttd.wasm.module import Module, parse_module
 
 MAX_MEMORY = 1 << 32
+PAGE_CACHE = 8192  # decoded 4 KiB pages kept (32 MiB)
 
 
 @dataclass(slots=True)
@@ -66,7 +69,11 @@ class Trace:
         self._load_chunk = lru_cache(maxsize=16)(self._load_chunk_uncached)
         self._frames: dict[int, tuple[list, int]] | None = None  # in-memory index, if needed
         self._pc_index = None  # built by the replay session on first use
-        self._page = lru_cache(maxsize=8192)(store.page)  # pages are immutable by digest
+        self._stack_tables: StackTables | None = None
+        self._effect_tables: EffectTables | None = None
+        self._blocks_cache: dict[int, np.ndarray] = {}  # a bitmap per chunk: blocks/8 bytes
+        self._base: tuple[int, list[bytearray]] | None = None  # never mutated
+        self._pages: dict[bytes, bytes] = {}  # pages are immutable by digest: a FIFO cache
 
     # ---- chunks ---------------------------------------------------------------------------
 
@@ -112,6 +119,26 @@ class Trace:
         return Chunk(seq, row.first_step, row.n_steps, row.first_block, ids, vals, voffs,
                      starts, last, host)
 
+    def block_bitmap(self, ids: np.ndarray) -> bytes:
+        """The set of block ids as a bitmap, as the indexer stores it per chunk."""
+        mask = np.zeros(self.block_steps.shape[0], dtype=bool)
+        mask[ids] = True
+        return np.packbits(mask).tobytes()
+
+    def chunk_runs_any(self, seq: int, wanted: np.ndarray) -> bool:
+        """Does chunk `seq` run any of the block ids `wanted`? From the bitmap the indexer
+        stored, without decoding the chunk (traces indexed before bitmaps decode it)."""
+        bits = self._blocks_cache.get(seq)
+        if bits is None:
+            bitmap = self.checkpoint(seq).get("blocks")
+            nb = self.block_steps.shape[0]
+            if isinstance(bitmap, bytes) and len(bitmap) == (nb + 7) // 8:
+                bits = np.frombuffer(bitmap, np.uint8)
+            else:
+                bits = np.frombuffer(self.block_bitmap(self.chunk(seq).ids), np.uint8)
+            self._blocks_cache[seq] = bits
+        return bool(((bits[wanted >> 3] >> (7 - (wanted & 7))) & 1).any())
+
     def chunk_for_step(self, step: int) -> int:
         i = bisect.bisect_right(self.chunk_first_steps, step) - 1
         return max(i, 0)
@@ -134,38 +161,82 @@ class Trace:
             if not 0 <= size <= MAX_MEMORY:
                 raise CorruptTrace(f"memory {mi} size {size} in checkpoint {seq} is impossible")
             mem = bytearray(size)
-            for page, digest in self.store.page_table(seq, mi).items():
-                if digest == ZERO_DIGEST:
-                    continue
+            table = [(page, digest) for page, digest in self.store.page_table(seq, mi).items()
+                     if digest != ZERO_DIGEST and page * SNAP_PAGE < size]
+            cache = self._pages
+            missing = [d for _p, d in table if d not in cache]
+            if missing:
+                got = self.store.pages(missing)
+                for d, raw in got.items():
+                    cache[d] = raw
+                    if len(cache) > PAGE_CACHE:
+                        cache.pop(next(iter(cache)))
+            else:
+                got = {}
+            for page, digest in table:
+                raw = cache.get(digest) or got[digest]
                 lo = page * SNAP_PAGE
-                if lo >= size:
-                    continue
-                raw = self._page(digest)
                 mem[lo:lo + len(raw)] = raw[: max(0, size - lo)]
             out.append(mem)
         return out
 
-    def walk_frames(self, progress=None) -> dict[int, tuple[list, int]]:
-        """Call stack (frames on the wire, previous block) at every chunk start, by replaying
-        the blocks without memory: what the indexer stores, or what an unindexed trace (its
-        recorder was killed) gets in memory. Entry len(chunks) is the state at the end."""
+    def walk_frames(self, progress=None, blocks: dict[int, bytes] | None = None
+                    ) -> dict[int, tuple[list, int]]:
+        """Call stack (frames on the wire, previous block) at every chunk start, from the
+        block ids alone: what the indexer stores, or what an unindexed trace (its recorder
+        was killed) gets in memory. Entry len(chunks) is the state at the end."""
+        frames: list[Frame] = []
+        prev = -1
+        steps = 0
+        out: dict[int, tuple[list, int]] = {}
+        n = len(self.chunks)
+        for i, (seq, *_rest) in enumerate(self.chunks):
+            out[seq] = ([f.to_wire() for f in frames], prev)
+            ch = self.chunk(seq)
+            frames = self.chunk_stack(ch, frames, prev).frames
+            if blocks is not None:
+                blocks[seq] = self.block_bitmap(ch.ids)
+            if len(ch.ids):
+                prev = int(ch.ids[-1])
+            steps += ch.n_steps
+            if progress:
+                progress(i + 1, n, steps)
+        out[n] = ([f.to_wire() for f in frames], prev)
+        return out
+
+    def chunk_stack(self, ch: Chunk, frames: list[Frame], prev: int) -> ChunkStack:
+        """Depth of each block of `ch` and the frames after it, from the frames before it."""
+        if self._stack_tables is None:
+            self._stack_tables = StackTables(self.schedule)
+        full_last = not len(ch.ids) or ch.last_steps == int(self.block_steps[ch.ids[-1]])
+        got = walk_chunk(self._stack_tables, self.machine, frames, prev, ch.ids, ch.voffs,
+                         ch.vals, full_last)
+        if got is not None:
+            return got
+        # the exact walk, block by block
         m = self.machine
         saved, m.track_memory = m.track_memory, False
         try:
-            st = self.initial_state(with_memory=False)
-            out: dict[int, tuple[list, int]] = {}
-            n = len(self.chunks)
-            for i, (seq, *_rest) in enumerate(self.chunks):
-                out[seq] = ([f.to_wire() for f in st.frames], st.prev_block)
-                self.run_chunk(st, self.chunk(seq))
-                if progress:
-                    progress(i + 1, n, st.steps_done)
-            out[n] = ([f.to_wire() for f in st.frames], st.prev_block)
-            return out
+            st = MachineState(frames=[Frame(f.func, list(f.locals), f.pc, f.ret_pc)
+                                      for f in frames], globals=[0] * len(self.schedule.globals), memories=[],
+                              prev_block=prev)
+            depths = np.empty(len(ch.ids), dtype=np.int32)
+            ids = ch.ids.tolist()
+            voffs = ch.voffs.tolist()
+            last = len(ids) - 1
+            for k in range(len(ids)):
+                steps = ch.last_steps if k == last and not full_last else None
+                m.run_block(st, ids[k], ch.vals, voffs[k], None, steps)
+                depths[k] = len(st.frames)
+            return ChunkStack(depths, st.frames)
         finally:
             m.track_memory = saved
 
-    def state_at_chunk(self, seq: int, with_memory: bool = True) -> MachineState:
+    def state_at_chunk(self, seq: int, with_memory: bool = True,
+                       reuse: list[bytearray] | None = None) -> MachineState:
+        """State at the start of chunk `seq`. The memories of the last chunk asked for are
+        kept, so seeking again inside it (a reverse step) copies them instead of reassembling
+        pages; `reuse` are buffers of a state no longer needed, overwritten in place."""
         cp = self.checkpoint(seq)
         if "frames" not in cp:
             if self._frames is None:
@@ -173,7 +244,19 @@ class Trace:
             frames, prev = self._frames[seq]
             cp = dict(cp, frames=frames, prev=prev)
         mem_sizes = list(cp.get("mem_sizes", []))
-        mems = self.memory_at(seq, mem_sizes) if with_memory else [bytearray() for _ in mem_sizes]
+        if with_memory:
+            if self._base is None or self._base[0] != seq:
+                self._base = (seq, self.memory_at(seq, mem_sizes))
+            mems = []
+            for i, base in enumerate(self._base[1]):
+                if reuse is not None and i < len(reuse) and len(reuse[i]) == len(base) \
+                        and reuse[i] is not base:
+                    reuse[i][:] = base
+                    mems.append(reuse[i])
+                else:
+                    mems.append(bytearray(base))
+        else:
+            mems = [bytearray() for _ in mem_sizes]
         first_block, first_step = (self.chunks[seq][3], self.chunks[seq][1]) if seq < len(self.chunks) \
             else (sum(c[4] for c in self.chunks), self.total_steps)
         return MachineState(
@@ -188,6 +271,31 @@ class Trace:
         return MachineState(frames=[], globals=list(cp.get("globals", [])), memories=mems)
 
     # ---- sequential replay ----------------------------------------------------------------
+
+    def advance(self, st: MachineState, ch: Chunk, k: int) -> None:
+        """Apply the first k blocks of `ch` to `st` (at the chunk's start), vectorised when
+        the stack walk allows it: the same result as run_chunk, in a few milliseconds."""
+        if k <= 0:
+            return
+        got = None
+        if k < len(ch.ids):
+            got = self.chunk_stack_prefix(ch, st.frames, st.prev_block, k)
+        if got is None:
+            self.run_chunk(st, ch, upto_block=k)
+            return
+        if self._effect_tables is None:
+            self._effect_tables = EffectTables(self.schedule)
+        fast_forward(self, self._effect_tables, st, ch, k)
+        st.frames = got.frames
+        st.prev_block = int(ch.ids[k - 1])
+        st.blocks_done += k
+        st.steps_done += int(ch.step_starts[k])
+
+    def chunk_stack_prefix(self, ch: Chunk, frames: list[Frame], prev: int, k: int):
+        if self._stack_tables is None:
+            self._stack_tables = StackTables(self.schedule)
+        return walk_chunk(self._stack_tables, self.machine, frames, prev, ch.ids[:k], ch.voffs,
+                          ch.vals, True)
 
     def run_chunk(self, st: MachineState, ch: Chunk, upto_block: int | None = None) -> None:
         """Apply a chunk's blocks to `st` (all of them, or those before `upto_block`)."""

@@ -16,6 +16,8 @@ import numpy as np
 from ttd.record.schedule import FX_COPY, FX_FILL, FX_INIT, FX_STORE
 from ttd.replay.trace import Chunk, Trace
 
+PAGE_SHIFT = 16  # the recorder's written-page maps have 64 KiB pages
+
 
 @dataclass(slots=True)
 class Writes:
@@ -64,6 +66,30 @@ class WriteIndex:
         self.fx_mem = np.array(f_mem, dtype=np.int32)
         self._bulk = np.array(sorted(self.bulk_blocks), dtype=np.int64)
         self._cache: dict[int, Writes] = {}
+        self._maps: dict[int, list] = {}  # small: a few bytes per chunk
+
+    def may_write(self, seq: int, lo: int, hi: int, memory: int = 0) -> bool:
+        """False when the recorder's page map proves chunk `seq` wrote none of [lo, hi), so
+        a search skips it without decoding. Checks from 16 bytes before lo: the map marks the
+        page a store starts in, and a store may cross into the next page."""
+        maps = self._maps.get(seq)
+        if maps is None:
+            if seq + 1 > len(self.trace.chunks):
+                return True
+            try:
+                maps = self.trace.checkpoint(seq + 1).get("written_before")
+            except Exception:
+                maps = None
+            maps = self._maps[seq] = maps if isinstance(maps, list) else []
+        if memory >= len(maps) or not isinstance(maps[memory], bytes):
+            return True
+        bits = np.frombuffer(maps[memory], np.uint8)
+        first = max(lo - 16, 0) >> PAGE_SHIFT
+        last = max(hi - 1, 0) >> PAGE_SHIFT
+        if first >= bits.shape[0] * 8:
+            return False
+        pages = np.arange(first, min(last, bits.shape[0] * 8 - 1) + 1)
+        return bool(((bits[pages >> 3] >> (7 - (pages & 7))) & 1).any())
 
     def writes(self, seq: int) -> Writes:
         got = self._cache.get(seq)

@@ -584,6 +584,22 @@ class TraceStore:
         return codec.decompress(data, max_size)
 
     @_database_errors
+    def pages(self, digests: Iterable[bytes], *, max_size: int = MAX_PAGE_SIZE) -> dict[bytes, bytes]:
+        """Raw content of many pages in one query per 500 digests (a seek needs hundreds)."""
+        want = list(dict.fromkeys(bytes(d) for d in digests))
+        out: dict[bytes, bytes] = {}
+        for i in range(0, len(want), 500):
+            part = want[i:i + 500]
+            rows = self._conn.execute(
+                select(_pages.c.digest, _pages.c.data).where(_pages.c.digest.in_(part)))
+            for digest, data in rows:
+                out[bytes(digest)] = codec.decompress(data, max_size)
+        missing = [d for d in want if d not in out]
+        if missing:
+            raise MissingRow(f"{self._where}: incomplete trace: no page with digest {missing[0].hex()}")
+        return out
+
+    @_database_errors
     def put_page_versions(self, seq: int, rows: Iterable[tuple[int, int, bytes]]) -> None:
         """Record (memory, page, digest) as the content at the start of chunk seq (only pages that changed)."""
         params = [{"memory": m, "page": p, "chunk_seq": seq, "digest": d} for m, p, d in rows]
