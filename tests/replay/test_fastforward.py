@@ -48,3 +48,11 @@ def test_wat_families(name, tmp_path):
     wasm = tmp_path / f"{name}.wasm"
     wasm.write_bytes(wasmtime.wat2wasm((ROOT / "wat" / f"{name}.wat").read_text()))
     _compare(_record(wasm, [], tmp_path / "t.db", 4 * 37))
+
+
+def test_a_tiny_page_cache_still_rebuilds_memory(tmp_path, monkeypatch):
+    """Pages evicted while a seek loads others must not go missing."""
+    import ttd.replay.trace as trace_mod
+
+    monkeypatch.setattr(trace_mod, "PAGE_CACHE", 3)
+    _compare(_record(ROOT / "programs" / "heap.wasm", [], tmp_path / "t.db", 1 << 12), 3)

@@ -164,17 +164,23 @@ class Trace:
             table = [(page, digest) for page, digest in self.store.page_table(seq, mi).items()
                      if digest != ZERO_DIGEST and page * SNAP_PAGE < size]
             cache = self._pages
-            missing = [d for _p, d in table if d not in cache]
+            have: dict[bytes, bytes] = {}
+            missing = []
+            for _p, d in table:
+                raw = cache.get(d)
+                if raw is None:
+                    missing.append(d)
+                else:
+                    have[d] = raw
             if missing:
                 got = self.store.pages(missing)
+                have.update(got)
                 for d, raw in got.items():
                     cache[d] = raw
                     if len(cache) > PAGE_CACHE:
                         cache.pop(next(iter(cache)))
-            else:
-                got = {}
             for page, digest in table:
-                raw = cache.get(digest) or got[digest]
+                raw = have[digest]
                 lo = page * SNAP_PAGE
                 mem[lo:lo + len(raw)] = raw[: max(0, size - lo)]
             out.append(mem)
