@@ -95,3 +95,60 @@ def test_watchpoint_sees_the_host_write_at_the_import_call(tmp_path):
         assert kinds == [b"\x07\0\0\0", b"ABCD", b"XBCD"]
         s.run_command("process continue -R")
         assert s.read_memory(256, 4) == b"ABCD"
+
+
+@pytest.fixture(scope="module")
+def wild_reads(tmp_path_factory):
+    from tests.support.recording import record
+
+    require_lldb()
+    case = get_case("wild")
+    rec = record(case.wasm_path, tmp_path_factory.mktemp("wildr") / "t.db", extra=["--reads"])
+    assert rec.returncode == 1, rec.stderr  # the program reports the clobbered total
+    return rec.trace
+
+
+def test_read_watchpoint_finds_every_read_then_goes_back(wild_reads):
+    """`-w read`: each `s->total += value` reads it, main reads it for printf, and scale()
+    reads it as values[8] just before clobbering it."""
+    with ttd_serve(wild_reads) as srv, LLDBSession(get_case("wild").wasm_path, srv.port) as s:
+        s.break_name("main")
+        s.cont()
+        s.next()
+        addr = _watched(s, s.run_command("watchpoint set variable stats.total"))
+        s.run_command("watchpoint delete")
+        out = s.run_command(f"watchpoint set expression -w read -s 4 -- {addr:#x}")
+        assert "Watchpoint created" in out, out
+        seen = []
+        for _ in range(11):
+            s.run_command("continue")
+            stop = s.stop()
+            assert stop.reason == "watchpoint", stop
+            seen.append((stop.function, _int_at(s, addr)))
+            if stop.function == "scale":
+                break
+        # a read changes nothing: the value is the one before the next write
+        assert [f for f, _v in seen] == ["accumulate"] * 8 + ["main", "scale"], seen
+        assert [v for _f, v in seen[:8]] == [10 * sum(range(1, k)) for k in range(1, 9)]
+        assert seen[8:] == [("main", 360), ("scale", 360)]
+        s.run_command("process continue -R")
+        stop = s.stop()
+        assert stop.reason == "watchpoint" and stop.function == "main"
+        s.run_command("process continue -R")
+        assert s.stop().function == "accumulate" and _int_at(s, addr) == 280
+        # read_write (access): the write that follows that read is next
+        s.run_command("watchpoint delete")
+        out = s.run_command(f"watchpoint set expression -w read_write -s 4 -- {addr:#x}")
+        assert "Watchpoint created" in out, out
+        s.run_command("continue")
+        stop = s.stop()
+        assert stop.reason == "watchpoint" and stop.function == "accumulate"
+        assert _int_at(s, addr) == 360
+
+
+def test_read_watchpoint_is_refused_without_reads(wild):
+    with ttd_serve(wild) as srv, LLDBSession(get_case("wild").wasm_path, srv.port) as s:
+        s.break_name("main")
+        s.cont()
+        out = s.run_command("watchpoint set expression -w read -s 4 -- 0x1000")
+        assert "Watchpoint creation failed" in out, out

@@ -50,7 +50,8 @@ def cmd_record(a: argparse.Namespace) -> int:
     opts = RecordOptions(
         program=Path(a.program), args=list(a.args), env=list(a.env or []),
         dirs=list(a.dir or []), invoke=a.invoke, out=Path(a.out) if a.out else None,
-        quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks)
+        quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks,
+        reads=a.reads)
     try:
         res = record(opts)
     except RecordError as e:
@@ -366,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--invoke", metavar="EXPORT", help="call this export instead of _start")
     r.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r.add_argument("--reads", action="store_true",
+                   help="also record every load's address: read and access watchpoints "
+                        "(a larger trace)")
     r.add_argument("--chunk-blocks", type=_chunk_blocks, default=1 << 16, metavar="N",
                    help="blocks per chunk (default 65536): smaller chunks seek faster, "
                         "cost more to record")

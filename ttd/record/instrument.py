@@ -23,7 +23,7 @@ from ttd.wasm.opcodes import OPCODES
 from ttd.wasm.operators import Operator, iter_operators, unsupported
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
-    EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW,
+    EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_LOAD,
     FX_INIT, FX_LOCAL, FX_STORE, VT_OF_NAME, VT_REF, VT_SIZE, Block, FuncInfo, Schedule,
 )
 
@@ -179,8 +179,10 @@ def _match_constructs(ops: list[Operator]) -> tuple[dict[int, int], dict[int, in
 
 
 class Instrumenter:
-    def __init__(self, data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20):
+    def __init__(self, data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20,
+                 reads: bool = False):
         self.data = data
+        self.reads = reads  # also record every load's address (read watchpoints)
         self.mod = parse_module(data)
         self.id_cap = id_cap
         self.val_cap = val_cap
@@ -347,6 +349,20 @@ class Instrumenter:
                     blk.effects.append((step, FX_STORE, ma.memory, -info.width, blk.vsize,
                                         ma.offset, is64, op.imm[1]))
                 blk.vsize += asz + width
+            elif self.reads and (info := OPCODES.get(name)) is not None and info.category == "load":
+                ma = op.imm[0]
+                is64 = self.mem_is64[ma.memory]
+                a = scratch.addr(is64, "a")
+                st = "i64.store" if is64 else "i32.store"
+                if info.imm == "memarg_lane":  # (address, vector): set the vector aside
+                    v = scratch.value("v128")
+                    pre = (_ls(v) + _ls(a) + _lg(scratch.b) + _lg(a) + em.store(st, blk.vsize)
+                           + _lg(a) + _lg(v))
+                else:
+                    pre = _ls(a) + _lg(scratch.b) + _lg(a) + em.store(st, blk.vsize) + _lg(a)
+                blk.effects.append((step, FX_LOAD, ma.memory, info.width, blk.vsize, ma.offset,
+                                    is64))
+                blk.vsize += 8 if is64 else 4
             elif name == "memory.grow":
                 mem = op.imm[0]
                 is64 = self.mem_is64[mem]
@@ -676,6 +692,7 @@ def _pad_sleb5(v: int) -> bytes:
     return bytes(out)
 
 
-def instrument(data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20) -> Instrumented:
+def instrument(data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20,
+               reads: bool = False) -> Instrumented:
     """Instrument a module; errors are WasmError with a one-line message."""
-    return Instrumenter(data, id_cap=id_cap, val_cap=val_cap).run()
+    return Instrumenter(data, id_cap=id_cap, val_cap=val_cap, reads=reads).run()

@@ -52,6 +52,7 @@ class RecordOptions:
     overwrite: bool = False
     id_cap: int = 1 << 18
     val_cap: int = 1 << 20
+    reads: bool = False  # record load addresses too (read/access watchpoints)
 
 
 @dataclass
@@ -150,7 +151,8 @@ class Recorder:
         except wasmtime.WasmtimeError as e:
             raise RecordError(f"{path}: not a valid WebAssembly module: {_one_line(e)}")
         try:
-            inst = instrument(data, id_cap=self.opts.id_cap, val_cap=self.opts.val_cap)
+            inst = instrument(data, id_cap=self.opts.id_cap, val_cap=self.opts.val_cap,
+                              reads=self.opts.reads)
         except WasmError as e:
             raise RecordError(f"{path}: {e}")
         try:
@@ -233,6 +235,7 @@ class Recorder:
             "status": "recording",
             "wasi_memory": wasi_mem_index,
             "layout": {"id_cap": layout.id_cap, "val_cap": layout.val_cap},
+            "reads": o.reads,
         }
         writer.call(lambda st: (st.set_info(**program_info),
                                 st.add_module(o.program.name, data, codec.pack(sched.to_wire())),

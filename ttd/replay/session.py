@@ -35,6 +35,7 @@ class Stop:
     step: int
     pc: int
     watch_addr: int | None = None
+    watch_kind: str = "watch"  # gdb's name: "watch" (write), "rwatch" (read), "awatch"
 
 
 def _decref(counts: dict, key) -> bool:
@@ -74,8 +75,13 @@ class ReplaySession:
         self.active: dict[int, int] = {}  # effective pc -> number of requests mapping to it
         self.trap = trace.info.get("trap")
         self.pending: Callable[[], Stop] | None = None
-        self.watches: dict[tuple[int, int], int] = {}  # (address, length) -> refcount
+        # (address, length) -> refcount, per kind: "watch" (writes), "rwatch", "awatch"
+        self.watch_sets: dict[str, dict[tuple[int, int], int]] = {
+            "watch": {}, "rwatch": {}, "awatch": {}}
+        self.watches = self.watch_sets["watch"]
+        self.reads_recorded = bool(trace.info.get("reads"))
         self._writes = None
+        self._reads = None
         self._depth_cache: dict[int, np.ndarray] = {}
         self.cursor.seek(min(max(at, 0), self.total - 1))
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
@@ -135,7 +141,7 @@ class ReplaySession:
     def continue_forward(self) -> Stop:
         here = self.cursor.step
         hit = self.find_breakpoint(here, forward=True)
-        watch = self.find_write(here, forward=True, limit=hit)
+        watch = self.find_watch(here, forward=True, limit=hit)
         if watch is not None and (hit is None or watch[0] <= hit):
             return self._watch_stop(*watch)
         if hit is None:
@@ -147,7 +153,7 @@ class ReplaySession:
     def continue_backward(self, breakpoints: set[int] | None = None) -> Stop:
         here = self.cursor.step
         hit = self.find_breakpoint(here, forward=False, breakpoints=breakpoints)
-        watch = self.find_write(here, forward=False, limit=hit)
+        watch = self.find_watch(here, forward=False, limit=hit)
         if watch is not None and (hit is None or watch[0] >= hit):
             return self._watch_stop(*watch)
         if hit is None:
@@ -156,23 +162,41 @@ class ReplaySession:
         self.cursor.seek(hit)
         return self._stop(Why.BREAKPOINT)
 
-    def _watch_stop(self, step: int, addr: int) -> Stop:
+    def _watch_stop(self, step: int, addr: int, kind: str = "watch") -> Stop:
         self.cursor.seek(step)
         if self._at_trap():
             return self._stop(Why.TRAP)
-        self.last_stop = Stop(Why.WATCHPOINT, step, self.cursor.pc, addr)
+        self.last_stop = Stop(Why.WATCHPOINT, step, self.cursor.pc, addr, kind)
         return self.last_stop
 
     # ---- watchpoints ----------------------------------------------------------------------
 
-    def add_watchpoint(self, addr: int, length: int) -> bool:
-        if length <= 0 or addr < 0:
+    def add_watchpoint(self, addr: int, length: int, kind: str = "watch") -> bool:
+        """A write ("watch"), read ("rwatch") or access ("awatch") watchpoint; reads need a
+        trace recorded with `--reads`."""
+        if length <= 0 or addr < 0 or kind not in self.watch_sets:
             return False
-        self.watches[(addr, length)] = self.watches.get((addr, length), 0) + 1
+        if kind != "watch" and not self.reads_recorded:
+            return False
+        ws = self.watch_sets[kind]
+        ws[(addr, length)] = ws.get((addr, length), 0) + 1
         return True
 
-    def remove_watchpoint(self, addr: int, length: int) -> bool:
-        return _decref(self.watches, (addr, length))
+    def remove_watchpoint(self, addr: int, length: int, kind: str = "watch") -> bool:
+        return kind in self.watch_sets and _decref(self.watch_sets[kind], (addr, length))
+
+    @property
+    def reads(self):
+        if self._reads is None:
+            from ttd.replay.writes import WriteIndex
+            self._reads = WriteIndex(self.trace, reads=True)
+        return self._reads
+
+    def find_write(self, step: int, forward: bool, limit: int | None = None
+                   ) -> tuple[int, int] | None:
+        """find_watch for write watchpoints only, as (stop step, address)."""
+        got = self.find_watch(step, forward, limit)
+        return got[:2] if got is not None else None
 
     @property
     def writes(self):
@@ -181,15 +205,25 @@ class ReplaySession:
             self._writes = WriteIndex(self.trace)
         return self._writes
 
-    def find_write(self, step: int, forward: bool, limit: int | None = None
-                   ) -> tuple[int, int] | None:
-        """Where a write watchpoint stops going forward (or backward) from `step`: the step
-        right after an instruction that wrote watched bytes, with the watched address.
+    def find_watch(self, step: int, forward: bool, limit: int | None = None
+                   ) -> tuple[int, int, str] | None:
+        """Where a watchpoint stops going forward (or backward) from `step`: the step right
+        after an instruction that wrote (read) watched bytes, with the watched address and
+        the kind of the watchpoint.
 
         Forward, the instruction at `step` itself counts (it is about to execute); backward,
         the stop must be strictly before `step`. `limit` (a breakpoint hit) ends the search.
         """
-        if not self.watches:
+        by_index = []
+        writes = [(a, n, "watch") for a, n in self.watch_sets["watch"]] + \
+            [(a, n, "awatch") for a, n in self.watch_sets["awatch"]]
+        reads = [(a, n, "rwatch") for a, n in self.watch_sets["rwatch"]] + \
+            [(a, n, "awatch") for a, n in self.watch_sets["awatch"]]
+        if writes:
+            by_index.append((self.writes, writes))
+        if reads:
+            by_index.append((self.reads, reads))
+        if not by_index:
             return None
         trace = self.trace
         seq = trace.chunk_for_step(step)
@@ -198,25 +232,26 @@ class ReplaySession:
             first, n = trace.chunks[s][1], trace.chunks[s][2]
             if limit is not None and (first > limit if forward else first + n < limit):
                 return None
-            if not any(self.writes.may_write(s, a, a + n) for a, n in self.watches):
-                continue
-            w = self.writes.writes(s)
             best = None
-            for (addr, length) in self.watches:
-                idx = w.overlapping(addr, addr + length)
-                if not idx.size:
+            for index, watches in by_index:
+                if not any(index.may_write(s, a, a + ln) for a, ln, _k in watches):
                     continue
-                stops = w.step[idx] + 1
-                if forward:
-                    cand = stops[stops > step]
-                    if cand.size and (best is None or int(cand[0]) < best[0]):
-                        best = (int(cand[0]), addr)
-                else:
-                    cand = stops[stops < step]
-                    if cand.size and (best is None or int(cand[-1]) > best[0]):
-                        best = (int(cand[-1]), addr)
+                w = index.writes(s)
+                for addr, length, kind in watches:
+                    idx = w.overlapping(addr, addr + length)
+                    if not idx.size:
+                        continue
+                    stops = w.step[idx] + 1
+                    if forward:
+                        cand = stops[stops > step]
+                        if cand.size and (best is None or int(cand[0]) < best[0]):
+                            best = (int(cand[0]), addr, kind)
+                    else:
+                        cand = stops[stops < step]
+                        if cand.size and (best is None or int(cand[-1]) > best[0]):
+                            best = (int(cand[-1]), addr, kind)
             if best is not None:
-                return best if best[0] < self.total else (self.total - 1, best[1])
+                return best if best[0] < self.total else (self.total - 1, best[1], best[2])
         return None
 
     # ---- moves staged by a debugger command, performed on its next resume -----------------

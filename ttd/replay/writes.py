@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttd.record.schedule import FX_COPY, FX_FILL, FX_INIT, FX_STORE
+from ttd.record.schedule import FX_COPY, FX_FILL, FX_INIT, FX_LOAD, FX_STORE
 from ttd.replay.trace import Chunk, Trace
 
 PAGE_SHIFT = 16  # the recorder's written-page maps have 64 KiB pages
@@ -34,17 +34,22 @@ class Writes:
 
 
 class WriteIndex:
-    def __init__(self, trace: Trace):
+    """Writes (stores, bulk destinations, host writes) or, with reads=True, reads (loads of a
+    trace recorded with `--reads`, and memory.copy sources)."""
+
+    def __init__(self, trace: Trace, reads: bool = False):
         self.trace = trace
+        self.reads = reads
         blocks = trace.schedule.blocks
         starts, counts = [], []
         f_step, f_voff, f_off, f_width, f_64, f_mem = [], [], [], [], [], []
         self.bulk_blocks = set()
+        wanted = FX_LOAD if reads else FX_STORE
         for bid, b in enumerate(blocks):
             starts.append(len(f_step))
             n = 0
             for fx in b.effects:
-                if fx[1] == FX_STORE:
+                if fx[1] == wanted:
                     width = fx[3] if fx[3] > 0 else -fx[3]
                     f_step.append(fx[0])
                     f_voff.append(fx[4])
@@ -53,7 +58,7 @@ class WriteIndex:
                     f_64.append(bool(fx[6]))
                     f_mem.append(fx[2])
                     n += 1
-                elif fx[1] in (FX_FILL, FX_COPY, FX_INIT):
+                elif fx[1] in ((FX_COPY,) if reads else (FX_FILL, FX_COPY, FX_INIT)):
                     self.bulk_blocks.add(bid)
             counts.append(n)
         self.fx_start = np.array(starts, dtype=np.int64)
@@ -72,6 +77,8 @@ class WriteIndex:
         """False when the recorder's page map proves chunk `seq` wrote none of [lo, hi), so
         a search skips it without decoding. Checks from 16 bytes before lo: the map marks the
         page a store starts in, and a store may cross into the next page."""
+        if self.reads:
+            return True  # the recorder keeps page maps of writes only
         maps = self._maps.get(seq)
         if maps is None:
             if seq + 1 > len(self.trace.chunks):
@@ -141,7 +148,7 @@ class WriteIndex:
         out = []
         blocks = self.trace.schedule.blocks
         wasi_memory = self.trace.machine.wasi_memory
-        for k, regions in ch.host.items():
+        for k, regions in ([] if self.reads else ch.host.items()):
             step = ch.first_step + int(ch.step_starts[k]) + len(blocks[int(ch.ids[k])].pcs) - 1
             for addr, data in regions:
                 out.append((step, addr, len(data), wasi_memory))
@@ -150,7 +157,7 @@ class WriteIndex:
                 b = blocks[int(ch.ids[k])]
                 base = int(ch.voffs[k])
                 for fx in b.effects:
-                    if fx[1] not in (FX_FILL, FX_COPY, FX_INIT):
+                    if fx[1] not in ((FX_COPY,) if self.reads else (FX_FILL, FX_COPY, FX_INIT)):
                         continue
                     if k == len(ch.ids) - 1 and fx[0] >= ch.last_steps - 1 and \
                             ch.last_steps != len(b.pcs):
@@ -165,6 +172,9 @@ class WriteIndex:
                         o = fx[4] + (8 if d64 else 4) + (8 if s64 else 4)
                         n = _u(ch.vals, base + o, bool(fx[7]))
                         mem = fx[2]
+                        if self.reads:  # the source is what is read
+                            dst = _u(ch.vals, base + fx[4] + (8 if d64 else 4), s64)
+                            mem = fx[3]
                     else:
                         n = _u(ch.vals, base + fx[4] + (8 if d64 else 4) + 4, False)
                         mem = fx[2]

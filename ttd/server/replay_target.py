@@ -24,6 +24,9 @@ _KIND = {
 }
 
 
+_WATCH_NAME = {WatchKind.WRITE: "watch", WatchKind.READ: "rwatch", WatchKind.ACCESS: "awatch"}
+
+
 class ReplayTarget:
     def __init__(self, session: ReplaySession):
         self.session = session
@@ -38,7 +41,7 @@ class ReplayTarget:
         desc = self.session.trap if kind is StopKind.EXCEPTION else None
         if kind is StopKind.WATCHPOINT:
             return StopEvent(kind, code_addr(stop.pc), watch_addr=stop.watch_addr,
-                             watch_kind="watch")
+                             watch_kind=stop.watch_kind)
         return StopEvent(kind, code_addr(stop.pc), description=desc)
 
     def stop_event(self) -> StopEvent:
@@ -128,15 +131,16 @@ class ReplayTarget:
         return offset is not None and self.session.remove_breakpoint(offset)
 
     def add_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
-        """Write watchpoints on linear memory; reads are not recorded (no load addresses)."""
+        """Watchpoints on linear memory; read and access ones need a `--reads` trace (the
+        default trace has no load addresses), otherwise LLDB gets an error reply."""
         offset = self._offset(addr, SPACE_MEMORY)
-        return kind is WatchKind.WRITE and offset is not None and \
-            self.session.add_watchpoint(offset, length)
+        return offset is not None and self.session.add_watchpoint(offset, length,
+                                                                  _WATCH_NAME[kind])
 
     def remove_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
         offset = self._offset(addr, SPACE_MEMORY)
-        return kind is WatchKind.WRITE and offset is not None and \
-            self.session.remove_watchpoint(offset, length)
+        return offset is not None and self.session.remove_watchpoint(offset, length,
+                                                                     _WATCH_NAME[kind])
 
     def watchpoint_slots(self) -> int | None:
         return 64
