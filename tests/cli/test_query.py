@@ -40,6 +40,14 @@ def test_calls_and_at(traces):
     calls = json.loads(ttd("query", str(traces["fib_arg"]), "calls", "fib", "--json").stdout)
     assert [c["args"][0] for c in calls[:4]] == [12, 11, 10, 9]
     assert calls[0]["step_out"] > calls[1]["step_out"] > calls[1]["step_in"] > calls[0]["step_in"]
+    fibs = [0, 1]
+    while len(fibs) < 13:
+        fibs.append(fibs[-1] + fibs[-2])
+    # every call's result is fib(n), recorded where the caller resumes
+    assert all(c["result"] == fibs[c["args"][0]] for c in calls), calls[:5]
+    assert calls[0]["result"] == 144
+    table = ttd("query", str(traces["fib_arg"]), "calls", "fib", "--limit", "3").stdout.decode()
+    assert "result" in table.splitlines()[0] and "144" in table
     here = json.loads(ttd("query", str(traces["fib_arg"]), "at", str(calls[1]["step_in"]),
                           "--json").stdout)
     assert here["function"] == "fib"

@@ -317,7 +317,7 @@ def cmd_query(a: argparse.Namespace) -> int:
                 rows = queries.calls(session, a.target, a.limit)
             except ValueError as e:
                 raise CliError(str(e))
-            head = ["step_in", "step_out", "args"]
+            head = ["step_in", "step_out", "args", "result"]
         else:
             if not 0 <= a.target < trace.total_steps:
                 raise CliError(f"step {a.target} outside the trace (0..{trace.total_steps - 1})")
@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     qw.add_argument("target", type=_addr_len, metavar="ADDR[:LEN]")
     qw.add_argument("--from", dest="from_step", type=int, metavar="STEP")
     qw.add_argument("--to", dest="to_step", type=int, metavar="STEP")
-    qc = qs.add_parser("calls", help="every call of FUNC: step in, step out, arguments")
+    qc = qs.add_parser("calls", help="every call of FUNC: step in, step out, arguments, result")
     qc.add_argument("target", metavar="FUNC")
     qa = qs.add_parser("at", help="pc, function, source line and call stack at STEP")
     qa.add_argument("target", type=int, metavar="STEP")

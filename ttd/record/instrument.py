@@ -24,7 +24,7 @@ from ttd.wasm.operators import Operator, iter_operators, unsupported
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
     EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_LOAD,
-    FX_INIT, FX_LOCAL, FX_STORE, VT_OF_NAME, VT_REF, VT_SIZE, Block, FuncInfo, Schedule,
+    FX_INIT, FX_LOCAL, FX_RESULT, FX_STORE, VT_OF_NAME, VT_REF, VT_SIZE, Block, FuncInfo, Schedule,
 )
 
 EXPORT_PREFIX = "__ttd_"
@@ -294,6 +294,8 @@ class Instrumenter:
                 prologue, patch = self._prologue_placeholder(ids[i], scratch)
                 patches.append((blk, len(out) + patch))
                 out += prologue
+                if i > 0:
+                    out += self._call_result(ops[i - 1], blk, scratch)
                 if i == 0:
                     for p, vt in enumerate(ftype.params):
                         if _vt(vt) == VT_REF:
@@ -407,6 +409,27 @@ class Instrumenter:
         count, pos = read_uleb(locals_raw, 0)
         locals_blob = encode_uleb(count + n_groups) + locals_raw[pos:] + decl_extra
         return locals_blob + bytes(out), [(off + len(locals_blob), pc) for off, pc in omap]
+
+    def _call_result(self, call: Operator, blk: Block, scratch: _Scratch) -> bytes:
+        """A block after a call to a defined function starts with the call's result on the
+        operand stack (only the call falls through to it): record it, for `query calls`."""
+        name = call.name
+        if name == "call":
+            if call.imm[0] < self.n_imp_funcs:
+                return b""  # the host hook records an import's results
+            results = self.mod.func_type(call.imm[0]).results
+        elif name in ("call_indirect", "call_ref"):
+            results = self.mod.types[call.imm[0]].results
+        else:
+            return b""
+        if len(results) != 1 or _vt(results[0]) == VT_REF:
+            return b""
+        vt = results[0]
+        tmp = scratch.value(vt)
+        code = _ls(tmp) + _lg(scratch.b) + _lg(tmp) + self.em.store(VT_STORE[vt], blk.vsize) + _lg(tmp)
+        blk.effects.append((-2, FX_RESULT, _vt(vt), blk.vsize))
+        blk.vsize += VT_SIZE[_vt(vt)]
+        return code
 
     def _prologue_placeholder(self, block_id: int, scratch: _Scratch) -> tuple[bytes, int]:
         """Flush check, id store, pointer bumps; the value size is patched in at the end."""

@@ -36,6 +36,7 @@ FX_FILL = 4  # (step, FX_FILL, memory, addr64, voff) records d, val, n
 FX_COPY = 5  # (step, FX_COPY, dst_memory, src_memory, voff, d64, s64, n64)
 FX_INIT = 6  # (step, FX_INIT, memory, data_index, voff, d64)
 FX_LOAD = 7  # (step, FX_LOAD, memory, width, voff, offset, addr64) only with `record --reads`
+FX_RESULT = 8  # (-2, FX_RESULT, vt, voff) the result of the call a continuation block follows
 
 
 @dataclass(slots=True)

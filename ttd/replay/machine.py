@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ttd.record.schedule import (
     EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_HOSTCALL, EXIT_TAILCALL, EXIT_THROW, FX_COPY, FX_FILL,
-    FX_GLOBAL, FX_GROW, FX_INIT, FX_LOAD, FX_LOCAL, FX_STORE, VT_SIZE, Block, Schedule,
+    FX_GLOBAL, FX_GROW, FX_INIT, FX_LOAD, FX_LOCAL, FX_RESULT, FX_STORE, VT_SIZE, Block, Schedule,
 )
 
 PAGE = 65536
@@ -164,7 +164,7 @@ class Machine:
             if upto is not None and s >= upto:
                 break
             kind = fx[1]
-            if kind == FX_LOAD:  # a read: changes nothing
+            if kind == FX_LOAD or kind == FX_RESULT:  # a read, a call's result: no state
                 continue
             if kind == FX_LOCAL:
                 frame.locals[fx[2]] = read_value(vals, vbase + fx[4], fx[3])

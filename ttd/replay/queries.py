@@ -52,7 +52,8 @@ def writes(session: ReplaySession, addr: int, length: int, start: int = 0,
 
 
 def calls(session: ReplaySession, name: str, limit: int = 1000) -> list[dict]:
-    """Every call of function `name`: step in, step out (its last step), arguments."""
+    """Every call of function `name`: step in, step out (its last step), arguments, result
+    (None when the call does not return exactly one number)."""
     trace = session.trace
     funcs = [f for f in trace.schedule.funcs.values() if f.name == name]
     if not funcs:
@@ -69,15 +70,20 @@ def calls(session: ReplaySession, name: str, limit: int = 1000) -> list[dict]:
             from ttd.replay.machine import read_value
             for fx in params:
                 args.append(read_value(ch.vals, int(ch.voffs[k]) + fx[4], fx[3]))
-            out.append({"step_in": step_in, "step_out": _return_step(session, seq, k),
-                        "args": args})
+            step_out, result = _return(session, seq, k)
+            out.append({"step_in": step_in, "step_out": step_out, "args": args,
+                        "result": result})
             if len(out) >= limit:
                 return out
     return out
 
 
-def _return_step(session: ReplaySession, seq: int, k: int) -> int | None:
-    """Last step of the call entered at block k of chunk seq (None if it never returned)."""
+def _return(session: ReplaySession, seq: int, k: int) -> tuple[int | None, int | None]:
+    """Last step of the call entered at block k of chunk seq, and its result (recorded by the
+    caller's next block); (None, None) if it never returned."""
+    from ttd.record.schedule import FX_RESULT
+    from ttd.replay.machine import read_value
+
     trace = session.trace
     depth = int(session._depths(seq)[k])
     start = k + 1
@@ -86,9 +92,14 @@ def _return_step(session: ReplaySession, seq: int, k: int) -> int | None:
         after = np.flatnonzero(d[start:] < depth)
         if after.size:
             ch = trace.chunk(s)
-            return ch.first_step + int(ch.step_starts[start + int(after[0])]) - 1
+            kc = start + int(after[0])
+            result = None
+            for fx in trace.schedule.blocks[int(ch.ids[kc])].effects:
+                if fx[1] == FX_RESULT:
+                    result = read_value(ch.vals, int(ch.voffs[kc]) + fx[3], fx[2])
+            return ch.first_step + int(ch.step_starts[kc]) - 1, result
         start = 0
-    return None
+    return None, None
 
 
 def at(session: ReplaySession, step: int) -> dict:
