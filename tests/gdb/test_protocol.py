@@ -67,7 +67,7 @@ def test_q_supported(conn):
     features = reply.split(b";")
     assert features[0] == b"PacketSize=10000"
     for f in (b"QStartNoAckMode+", b"qXfer:libraries:read+", b"qXfer:memory-map:read+",
-              b"ReverseContinue+", b"ReverseStep+"):
+              b"ReverseContinue+", b"ReverseStep+", b"qWasmInstance+"):
         assert f in features
     assert b"qXfer:features:read+" not in reply
     assert b"multiprocess+" not in reply
@@ -331,6 +331,17 @@ def test_wasm_values(conn):
     assert ask1(conn, b"qWasmStackValue:1;0") == b"E03"
     for bad in (b"qWasmLocal:0", b"qWasmLocal:-1;0", b"qWasmLocal:a;b", b"qWasmLocal:0;1;2",
                 b"qWasmLocal:99999999999;0", b"qWasmLocal:", b"qWasmGlobal:0x1;0"):
+        assert ask1(conn, bad) == b"E01", bad
+
+
+def test_wasm_global_of_a_named_instance(conn):
+    """qWasmInstance+: `INDEX;instance:ID;` with ID from bits 61..32 of the module's address."""
+    assert ask1(conn, b"qWasmGlobal:0;instance:0;") == b"00000100"
+    assert ask1(conn, b"qWasmGlobal:0;instance:0") == b"00000100"
+    assert ask1(conn, b"qWasmGlobal:1;instance:0;") == b"E03"
+    assert ask1(conn, b"qWasmGlobal:0;instance:7;") == b"E03"  # no such live instance
+    for bad in (b"qWasmGlobal:x;instance:0;", b"qWasmGlobal:0;instance:;",
+                b"qWasmGlobal:0;instanc:0;instance:", b"qWasmGlobal:0;frame:0;instance:0"):
         assert ask1(conn, bad) == b"E01", bad
 
 

@@ -71,3 +71,28 @@ def test_serve_refuses_bad_input(tmp_path, trace):
     assert p.returncode != 0 and p.stderr.decode().startswith("ttd: error:")
     p = ttd("serve", "--at", "999999999999", str(trace))
     assert p.returncode != 0 and b"--at" in p.stderr
+
+
+def _exchange(s: socket.socket, payload: bytes) -> bytes:
+    """Send one packet (no-ack mode) and return the payload of the reply."""
+    s.sendall(_packet(payload))
+    data = b""
+    while not (b"#" in data and len(data) >= data.index(b"#") + 3):
+        chunk = s.recv(65536)
+        assert chunk, "server closed the connection"
+        data += chunk
+    start = data.index(b"$")
+    return data[start + 1:data.index(b"#", start)]
+
+
+def test_instance_form_of_qwasmglobal_reads_the_same_global(trace):
+    """The qWasmInstance+ form, which LLDB 23 never sends, over a real socket."""
+    with ttd_serve(trace) as srv, socket.create_connection(("127.0.0.1", srv.port),
+                                                           timeout=10) as s:
+        assert _exchange(s, b"QStartNoAckMode") == b"OK"
+        s.sendall(b"+")  # the last ack: no-ack mode from here on
+        assert b"qWasmInstance+" in _exchange(s, b"qSupported:xmlRegisters=i386")
+        frame_form = _exchange(s, b"qWasmGlobal:0;0")
+        assert len(frame_form) == 8 and frame_form != b"E03"  # __stack_pointer, an i32
+        assert _exchange(s, b"qWasmGlobal:0;instance:0;") == frame_form
+        assert _exchange(s, b"qWasmGlobal:0;instance:1;").startswith(b"E")

@@ -22,7 +22,7 @@ from ttd.gdb.parse import (
     STAY, U64_MAX, hex_decode, parse_addr_len, parse_dec, parse_hex, parse_resume,
     parse_thread_id, strip_thread_suffix,
 )
-from ttd.gdb.target import Resume, StopEvent, StopKind, Target, WatchKind
+from ttd.gdb.target import Resume, StopEvent, StopKind, Target, WatchKind, split_addr
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ KNOWN_EMPTY = frozenset({
 # (plain thread ids), no swbreak/hwbreak (stop replies say `reason:breakpoint` instead).
 SUPPORTED_FEATURES = (
     b"QStartNoAckMode+;qXfer:libraries:read+;qXfer:memory-map:read+;"
-    b"ReverseContinue+;ReverseStep+;vContSupported+"
+    b"ReverseContinue+;ReverseStep+;vContSupported+;qWasmInstance+"
 )
 
 VCONT_ACTIONS = b"vCont;c;C;s;S"
@@ -77,7 +77,7 @@ class GdbConnection:
             b"qWatchpointSupportInfo": self._q_watchpoint_info,
             b"qWasmCallStack": self._q_call_stack,
             b"qWasmLocal": lambda a: self._q_wasm_value(self.target.read_local, a),
-            b"qWasmGlobal": lambda a: self._q_wasm_value(self.target.read_global, a),
+            b"qWasmGlobal": self._q_wasm_global,
             b"qWasmStackValue": lambda a: self._q_wasm_value(self.target.read_stack_value, a),
             b"qXfer": self._q_xfer,
             b"qMemoryRegionInfo": self._q_region_info,
@@ -281,6 +281,25 @@ class GdbConnection:
             return [R.E_MALFORMED]
         value = read(frame, index)
         if not value:  # None, or no bytes (an empty reply would read as "unsupported")
+            return [R.E_UNAVAILABLE]
+        return [bytes(value[: self._max_data]).hex().encode()]
+
+    def _q_wasm_global(self, args: bytes) -> list[bytes]:
+        """`FRAME;INDEX`, or (qWasmInstance+) `INDEX;instance:ID;` where ID is the instance
+        id a wasm address carries in bits 61..32 (one per library)."""
+        if b"instance:" not in args:
+            return self._q_wasm_value(self.target.read_global, args)
+        index_s, _, rest = args.partition(b";")
+        key, _, id_s = rest.rstrip(b";").partition(b":")
+        index, instance = parse_dec(index_s), parse_dec(id_s)
+        if key != b"instance" or index is None or instance is None:
+            return [R.E_MALFORMED]
+        live = {split_addr(lib.address)[1] for lib in self.target.libraries()}
+        if instance not in live:
+            return [R.E_UNAVAILABLE]
+        # one instance per module image here: any of its frames reads the same globals
+        value = self.target.read_global(0, index)
+        if not value:
             return [R.E_UNAVAILABLE]
         return [bytes(value[: self._max_data]).hex().encode()]
 
