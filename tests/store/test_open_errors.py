@@ -101,8 +101,22 @@ def test_newer_schema(real_trace: Path, tmp_path: Path, writable: bool) -> None:
     shutil.copyfile(real_trace, path)
     _set_revision(path, "0042_from_the_future")
     err = expect_refused(path, SchemaTooNew, writable)
-    assert "0042_from_the_future" in str(err) and "'0001'" in str(err)
-    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", "0001")
+    assert "0042_from_the_future" in str(err) and "'0002'" in str(err)
+    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", "0002")
+
+
+def test_newer_schema_names_both_ttd_versions(real_trace: Path, tmp_path: Path) -> None:
+    import ttd
+
+    path = tmp_path / "future.ttd"
+    shutil.copyfile(real_trace, path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT OR REPLACE INTO trace_info VALUES ('ttd_version', '\"9.0.0\"')")
+    conn.commit()
+    conn.close()
+    _set_revision(path, "0099")
+    err = expect_refused(path, SchemaTooNew, False)
+    assert f"written by ttd 9.0.0 with schema revision '0099', newer than this ttd {ttd.__version__}" in str(err)
 
 
 def test_missing_table_is_corrupt(real_trace: Path, tmp_path: Path) -> None:

@@ -29,11 +29,22 @@ class CorruptTrace(TraceError):
 class SchemaTooNew(TraceError):
     """The trace was written by a newer ttd whose schema this one cannot read."""
 
-    def __init__(self, found: str, newest: str, where: object = "trace") -> None:
+    def __init__(
+        self,
+        found: str,
+        newest: str,
+        where: object = "trace",
+        *,
+        written_by: str | None = None,
+        ours: str | None = None,
+    ) -> None:
         self.found = found
         self.newest = newest
+        self.written_by = written_by
+        writer = f"written by ttd {written_by} with" if written_by else "has"
+        reader = f"this ttd {ours}" if ours else "this ttd"
         super().__init__(
-            f"{where}: schema revision {found!r} is newer than this ttd understands "
+            f"{where}: {writer} schema revision {found!r}, newer than {reader} understands "
             f"(newest known: {newest!r}); upgrade ttd to read it"
         )
 

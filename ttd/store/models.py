@@ -1,4 +1,4 @@
-"""SQLAlchemy models of a trace file (schema revision "0001").
+"""SQLAlchemy models of a trace file (schema revision "0002").
 
 These models are the source of truth that ``alembic revision --autogenerate``
 diffs against; the migration in ``alembic/versions`` is what actually builds a
@@ -98,9 +98,31 @@ class PageVersion(Base):
     chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     digest: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
 
-    # Small rows looked up by their key: the clustered primary key *is* the
-    # index page_table() scans (ignored by other dialects).
-    __table_args__ = {"sqlite_with_rowid": False}
+    # Small rows looked up by their key: the clustered primary key is the index
+    # a per-page lookup walks (ignored by other dialects). The (memory,
+    # chunk_seq) index (revision 0002) finds the versions between a keyframe
+    # and a seek target without touching the rest of the trace.
+    __table_args__ = (
+        Index("ix_page_versions_memory_chunk_seq", "memory", "chunk_seq"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class PageKeyframe(Base):
+    """Complete page -> digest map of one memory as of the start of chunk_seq (revision 0002).
+
+    Written by the store every KEYFRAME_INTERVAL chunks so page_table(seq) is
+    one keyframe plus at most that many chunks of page_versions, whatever the
+    trace length. Derived data: a trace without keyframes (an older schema
+    opened read-only) is still complete.
+    """
+
+    __tablename__ = "page_keyframes"
+
+    memory: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: codec.compress of: uint64 count n, n int64 page numbers, n 32-byte digests (little-endian).
+    page_map: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
 #: Tables a file must have to be read as a trace of this schema.

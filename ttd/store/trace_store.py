@@ -1,8 +1,12 @@
-"""TraceStore: one self-contained SQLite file holding a recording.
+"""TraceStore: one self-contained SQLite file (or one PostgreSQL schema) holding a recording.
 
 The store keeps bytes and rows and knows nothing of Wasm or replay. Writers
 batch rows and call commit() once per chunk; every commit is atomic, so a
 recorder killed at any instant leaves a file with a prefix of its chunks.
+
+Schema changes ship as alembic migrations. Opening a trace written with an
+older schema upgrades it when the file may be written, and otherwise reads it
+as it is (everything newer revisions add is derived data, e.g. keyframes).
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 import ttd
 from ttd.store import codec
+from ttd.store.keyframes import KEYFRAME_INTERVAL, decode_page_map, encode_page_map
+from ttd.store.postgres import PostgresTrace, connection_error, create_schema, drop_schema, require_schema
 from ttd.store.engine import BUSY_TIMEOUT_S, sqlite_uri, trace_engine
 from ttd.store.errors import CorruptTrace, MissingRow, NotATrace, SchemaTooNew, TraceError, TraceExists
 from ttd.store.models import (
@@ -37,11 +43,15 @@ from ttd.store.models import (
     Chunk,
     Module,
     Page,
+    PageKeyframe,
     PageVersion,
     TraceInfo,
 )
 
-__all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceStore", "chunk_checksum"]
+__all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceLocation", "TraceStore", "chunk_checksum"]
+
+#: What create() and open() accept: a trace file's path, or a trace in a PostgreSQL database.
+TraceLocation = str | os.PathLike[str] | PostgresTrace
 
 #: alembic's script directory (repo-level ``alembic/``), next to the ttd package.
 ALEMBIC_DIR = Path(ttd.__file__).resolve().parent.parent / "alembic"
@@ -58,6 +68,7 @@ _chunks = Chunk.__table__
 _checkpoints = Checkpoint.__table__
 _pages = Page.__table__
 _versions = PageVersion.__table__
+_keyframes = PageKeyframe.__table__
 
 # Statements are built once; SQLAlchemy caches their compiled form.
 _INSERT_MODULE = insert(_modules)
@@ -110,6 +121,36 @@ _SELECT_PAGE_TABLE = select(_versions.c.page, _versions.c.digest).join(
         _versions.c.chunk_seq == _latest.c.chunk_seq,
     ),
 )
+
+# Keyframe path (revision 0002): the nearest keyframe at or before seq, then
+# the versions after it in chunk order (ix_page_versions_memory_chunk_seq), so
+# later versions of a page overwrite earlier ones.
+_SELECT_KEYFRAME = (
+    select(_keyframes.c.chunk_seq, _keyframes.c.page_map)
+    .where(_keyframes.c.memory == bindparam("memory"), _keyframes.c.chunk_seq <= bindparam("seq"))
+    .order_by(_keyframes.c.chunk_seq.desc())
+    .limit(1)
+)
+_SELECT_VERSIONS_AFTER = (
+    select(_versions.c.page, _versions.c.digest)
+    .where(
+        _versions.c.memory == bindparam("memory"),
+        _versions.c.chunk_seq > bindparam("lo"),
+        _versions.c.chunk_seq <= bindparam("seq"),
+    )
+    .order_by(_versions.c.chunk_seq)
+    .with_hint(_versions, "INDEXED BY ix_page_versions_memory_chunk_seq", "sqlite")
+)
+_INSERT_KEYFRAME = insert(_keyframes)
+_DELETE_KEYFRAMES_FROM = delete(_keyframes).where(
+    _keyframes.c.memory == bindparam("m"), _keyframes.c.chunk_seq >= bindparam("seq")
+)
+_SELECT_NEXT_MEMORY = select(func.min(_versions.c.memory)).where(_versions.c.memory > bindparam("after"))
+_SELECT_MAX_VERSION_SEQ = select(func.max(_versions.c.chunk_seq)).where(_versions.c.memory == bindparam("memory"))
+_SELECT_KEYFRAME_TOPS = select(_keyframes.c.memory, func.max(_keyframes.c.chunk_seq)).group_by(_keyframes.c.memory)
+#: Pages of decoded keyframes a store keeps in memory (~100 bytes each): every
+#: keyframe of a typical trace, a few of one with gigabytes of memory.
+_KEYFRAME_CACHE_PAGES = 1 << 18
 
 _INSERT_FOR_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -200,8 +241,20 @@ _ENVIRONMENT_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE
                        "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_NOLFS")
 
 
+# PostgreSQL SQLSTATE classes that are the environment's fault: connection,
+# resources, operator intervention, authorization, read-only transaction,
+# missing database, insufficient privilege.
+_PG_ENVIRONMENT_STATES = ("08", "53", "57", "28", "25", "3D", "42501")
+
+
 def _as_trace_error(exc: BaseException, where: object) -> TraceError | None:
     """The TraceError to report for a database error, or None if it is a bug to let through (e.g. IntegrityError)."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None and type(orig).__module__.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)
+        if state is None or state.startswith(_PG_ENVIRONMENT_STATES):
+            return connection_error(exc, where)
+        return None
     if _is_corruption(exc):
         return CorruptTrace(f"{where}: corrupt trace: {_sqlite_message(exc)}")
     if _sqlite_errorname(exc).startswith(_ENVIRONMENT_ERRORS):
@@ -246,22 +299,61 @@ def _check_header(path: Path) -> None:
         raise NotATrace(f"{path}: SQLite database but not a ttd trace")
 
 
-def _check_schema(conn: Connection, path: Path) -> None:
-    names = set(inspect(conn).get_table_names())
+#: Tables each schema revision has; a trace missing one is corrupt. Revisions
+#: not listed here are the current one (every model table).
+_REVISION_TABLES = {"0001": frozenset(TABLES) - {"page_keyframes"}}
+
+
+def _writer_version(conn: Connection) -> str | None:
+    """The ttd version recorded in trace_info, if it can be read (for error messages only)."""
+    try:
+        value = conn.execute(select(_info.c.value).where(_info.c.key == "ttd_version")).scalar_one_or_none()
+        return str(json.loads(value)) if value is not None else None
+    except Exception:
+        return None
+
+
+def _check_schema(conn: Connection, where: object, schema: str | None = None) -> str:
+    """The trace's schema revision, after checking this ttd can read it: known, ttd's tables all there."""
+    names = set(inspect(conn).get_table_names(schema=schema))
     if "alembic_version" not in names or "trace_info" not in names:
-        raise NotATrace(f"{path}: SQLite database but not a ttd trace (no ttd tables)")
+        raise NotATrace(f"{where}: SQLite database but not a ttd trace (no ttd tables)"
+                        if schema is None else f"{where}: not a ttd trace (no ttd tables)")
     revisions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     if len(revisions) != 1:
-        raise CorruptTrace(f"{path}: corrupt trace: {len(revisions)} schema revisions recorded, expected 1")
+        raise CorruptTrace(f"{where}: corrupt trace: {len(revisions)} schema revisions recorded, expected 1")
     found = revisions[0]
     head, known = _schema_revisions()
     if found not in known:
-        raise SchemaTooNew(found, head, path)
-    if found != head:  # cannot happen while "0001" is the only revision
-        raise TraceError(f"{path}: schema revision {found!r} is older than {head!r}; this ttd cannot read it")
-    missing = sorted(set(TABLES) - names)
+        raise SchemaTooNew(found, head, where, written_by=_writer_version(conn), ours=ttd.__version__)
+    missing = sorted(_REVISION_TABLES.get(found, frozenset(TABLES)) - names)
     if missing:
-        raise CorruptTrace(f"{path}: corrupt trace: missing tables {', '.join(missing)}")
+        raise CorruptTrace(f"{where}: corrupt trace: missing tables {', '.join(missing)}")
+    return found
+
+
+def _file_writable(path: Path) -> bool:
+    """Whether an upgrade may write this file: write permission on it and its directory (for the journal).
+
+    The mode bits are checked too, because root may write anything: a trace
+    someone made read-only with chmod a-w must stay byte-for-byte as it is.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    directory = path.resolve().parent
+    return bool(mode & 0o222) and os.access(path, os.W_OK) and os.access(directory, os.W_OK | os.X_OK)
+
+
+def _migrate(conn: Connection) -> None:
+    """Bring the schema to head in one transaction on conn (a no-op at head); committed on success."""
+    if conn.in_transaction():
+        conn.commit()
+    with conn.begin():
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
 
 
 def _recover_hot_journal(path: Path) -> None:
@@ -292,20 +384,72 @@ def _remove_with_sidecars(path: Path) -> None:
             raise TraceError(f"{p}: is a directory") from None
 
 
+def _upgrade_file(path: Path) -> bool:
+    """Migrate a trace file to head on its own short-lived writable connection.
+
+    False when the environment prevents it (locked, read-only medium, disk
+    full): the caller then reads the trace as it is. Corruption still raises.
+    """
+    engine = trace_engine(path, writable=True)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, path)
+            _migrate(conn)
+        return True
+    except (DBAPIError, sqlite3.Error) as exc:
+        if _is_corruption(exc):
+            raise CorruptTrace(f"{path}: corrupt trace: {_sqlite_message(exc)}") from exc
+        return False
+    finally:
+        engine.dispose()
+
+
+def _upgrade_postgres(location: PostgresTrace) -> bool:
+    """Migrate a database trace to head; False if this login may not (e.g. a read-only role)."""
+    engine = location.engine(writable=True)
+    try:
+        with engine.connect() as conn:
+            _check_schema(conn, location, schema=location.schema)
+            _migrate(conn)
+        return True
+    except DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
 class TraceStore:
-    """Rows of one trace file behind one long-lived connection (use from one thread at a time)."""
+    """Rows of one trace behind one long-lived connection (use from one thread at a time)."""
 
     url: str
     path: Path | None
+    location: Path | PostgresTrace
+    #: Schema revision of the trace as opened (older than head only when it could not be upgraded).
+    revision: str
 
-    def __init__(self, engine: Engine, conn: Connection, path: Path, writable: bool) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Connection,
+        location: Path | PostgresTrace,
+        writable: bool,
+        revision: str | None = None,
+    ) -> None:
         """Use create() or open()."""
         self._engine = engine
         self._connection: Connection | None = conn
-        self.path = path
-        self.url = f"sqlite:///{path.absolute()}"
+        self.location = location
+        if isinstance(location, PostgresTrace):
+            self.path = None
+            self.url = f"{location.display_url}#{location.name}"
+        else:
+            self.path = location
+            self.url = f"sqlite:///{location.absolute()}"
         self.writable = writable
-        self._where = str(path)
+        self._where = str(location)
+        self.revision = revision or _schema_revisions()[0]
+        # Revision 0001 (opened read-only, not upgraded) has no keyframes: page_table() scans.
+        self._use_keyframes = "page_keyframes" in _REVISION_TABLES.get(self.revision, frozenset(TABLES))
         # Upserts and insert-or-ignore need the dialect's INSERT (SQLite and
         # PostgreSQL spell ON CONFLICT the same way); built once per store.
         dialect_insert = _INSERT_FOR_DIALECT[engine.dialect.name]
@@ -320,12 +464,21 @@ class TraceStore:
         # lets put_pages skip compressing pages the file already has.
         self._known_pages: set[bytes] = set()
         self._pending_pages: set[bytes] = set()
+        # Keyframe upkeep (writers): per memory, the last keyframe position
+        # dealt with, and the highest chunk_seq given versions; loaded lazily.
+        self._kf_done: dict[int, int] | None = None
+        self._kf_top = -1
+        # (memory, chunk_seq) -> decoded keyframe, most recent last.
+        self._kf_cache: dict[tuple[int, int], dict[int, bytes]] = {}
+        self._kf_cached_pages = 0
 
     # -- lifecycle -----------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], *, overwrite: bool = False) -> TraceStore:
+    def create(cls, path: TraceLocation, *, overwrite: bool = False) -> TraceStore:
         """Create an empty trace with the current schema (built by alembic, in one transaction)."""
+        if isinstance(path, PostgresTrace):
+            return cls._create_postgres(path, overwrite)
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -345,10 +498,7 @@ class TraceStore:
         conn: Connection | None = None
         try:
             conn = engine.connect()
-            with conn.begin():
-                cfg = _alembic_config()
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            _migrate(conn)
             return cls(engine, conn, path, writable=True)
         except BaseException as exc:
             if conn is not None:
@@ -361,29 +511,100 @@ class TraceStore:
             raise error from exc
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, writable: bool = False) -> TraceStore:
-        """Open an existing trace, read-only unless asked; any problem is a one-line TraceError."""
+    def _create_postgres(cls, location: PostgresTrace, overwrite: bool) -> TraceStore:
+        create_schema(location, overwrite=overwrite)
+        engine = location.engine(writable=True)
+        conn: Connection | None = None
+        try:
+            conn = engine.connect()
+            _migrate(conn)
+            return cls(engine, conn, location, writable=True)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            engine.dispose()
+            drop_schema(location)
+            error = _as_trace_error(exc, location) if isinstance(exc, DBAPIError) else None
+            if error is None:
+                raise
+            raise error from exc
+
+    @classmethod
+    def open(cls, path: TraceLocation, *, writable: bool = False, upgrade: bool = True) -> TraceStore:
+        """Open an existing trace, read-only unless asked; any problem is a one-line TraceError.
+
+        A trace from an older ttd is migrated to the current schema first when
+        it may be written (always when writable; for a read-only open if the
+        file is writable and upgrade is true), and otherwise read as it is.
+        """
+        if isinstance(path, PostgresTrace):
+            return cls._open_postgres(path, writable, upgrade)
         path = Path(path)
         _check_header(path)
-        for attempt in range(2):
+        head = _schema_revisions()[0]
+        tried_upgrade = not upgrade
+        for _attempt in range(4):
             engine = trace_engine(path, writable=writable)
             conn: Connection | None = None
             try:
                 conn = engine.connect()
-                _check_schema(conn, path)
-                return cls(engine, conn, path, writable=writable)
+                revision = _check_schema(conn, path)
+                if revision != head:
+                    if writable:
+                        _migrate(conn)
+                        revision = head
+                    elif not tried_upgrade and _file_writable(path):
+                        tried_upgrade = True
+                        conn.close()
+                        engine.dispose()
+                        conn = None
+                        _upgrade_file(path)
+                        continue  # reopen read-only and look again
+                return cls(engine, conn, path, writable=writable, revision=revision)
             except BaseException as exc:
                 if conn is not None:
                     conn.close()
                 engine.dispose()
                 if not isinstance(exc, (DBAPIError, sqlite3.Error)):
                     raise
-                if attempt == 0 and _sqlite_errorname(exc) == "SQLITE_READONLY_ROLLBACK":
+                if _sqlite_errorname(exc) == "SQLITE_READONLY_ROLLBACK":
                     _recover_hot_journal(path)
                     continue
                 raise _as_trace_error(exc, path) or TraceError(
                     f"{path}: cannot open trace: {_sqlite_message(exc)}"
                 ) from exc
+        raise TraceError(f"{path}: cannot open trace: it keeps changing while being opened")
+
+    @classmethod
+    def _open_postgres(cls, location: PostgresTrace, writable: bool, upgrade: bool) -> TraceStore:
+        require_schema(location)
+        head = _schema_revisions()[0]
+        tried_upgrade = not upgrade
+        for _attempt in range(2):
+            engine = location.engine(writable=writable)
+            conn: Connection | None = None
+            try:
+                conn = engine.connect()
+                revision = _check_schema(conn, location, schema=location.schema)
+                if revision != head:
+                    if writable:
+                        _migrate(conn)
+                        revision = head
+                    elif not tried_upgrade:
+                        tried_upgrade = True
+                        conn.close()
+                        engine.dispose()
+                        conn = None
+                        _upgrade_postgres(location)
+                        continue
+                return cls(engine, conn, location, writable=writable, revision=revision)
+            except BaseException as exc:
+                if conn is not None:
+                    conn.close()
+                engine.dispose()
+                if not isinstance(exc, DBAPIError):
+                    raise
+                raise _as_trace_error(exc, location) or connection_error(exc, location) from exc
         raise AssertionError("unreachable")
 
     @property
@@ -601,14 +822,127 @@ class TraceStore:
 
     @_database_errors
     def put_page_versions(self, seq: int, rows: Iterable[tuple[int, int, bytes]]) -> None:
-        """Record (memory, page, digest) as the content at the start of chunk seq (only pages that changed)."""
+        """Record (memory, page, digest) as the content at the start of chunk seq (only pages that changed).
+
+        Keyframes are kept up to date in the same transaction: once versions
+        for a later chunk arrive, every keyframe position before it is
+        complete and gets its keyframe; versions for a chunk at or before an
+        existing keyframe (out of order) drop the keyframes they invalidate.
+        """
         params = [{"memory": m, "page": p, "chunk_seq": seq, "digest": d} for m, p, d in rows]
-        if params:
-            self._writing().execute(_INSERT_VERSION, params)
+        if not params:
+            return
+        conn = self._writing()
+        conn.execute(_INSERT_VERSION, params)
+        if self._use_keyframes:
+            self._update_keyframes(conn, seq, {p["memory"] for p in params})
+
+    def _load_keyframe_state(self, conn: Connection) -> dict[int, int]:
+        """Per memory, the last keyframe position dealt with; and the highest versioned chunk_seq."""
+        done: dict[int, int] = {int(m): int(k) for m, k in conn.execute(_SELECT_KEYFRAME_TOPS)}
+        after: int | None = -(1 << 62)
+        while True:  # distinct memories by index probes: a handful, however many versions
+            after = conn.execute(_SELECT_NEXT_MEMORY, {"after": after}).scalar()
+            if after is None:
+                break
+            done.setdefault(int(after), 0)
+            top = conn.execute(_SELECT_MAX_VERSION_SEQ, {"memory": after}).scalar()
+            self._kf_top = max(self._kf_top, int(top))
+        return done
+
+    def _update_keyframes(self, conn: Connection, seq: int, memories: set[int]) -> None:
+        done = self._kf_done
+        if done is None:
+            # Loaded after this call's insert: count its rows as already there.
+            done = self._kf_done = self._load_keyframe_state(conn)
+        for m in memories:
+            done.setdefault(m, 0)
+            if seq <= done[m]:
+                conn.execute(_DELETE_KEYFRAMES_FROM, {"m": m, "seq": seq})
+                done[m] = max(0, (seq - 1) // KEYFRAME_INTERVAL * KEYFRAME_INTERVAL)
+                for key in [k for k in self._kf_cache if k[0] == m and k[1] >= seq]:
+                    self._kf_cached_pages -= len(self._kf_cache.pop(key))
+        self._kf_top = max(self._kf_top, seq)
+        for m in sorted(done):
+            k = done[m] + KEYFRAME_INTERVAL
+            while k < self._kf_top:
+                table = self._page_table(conn, k, m)
+                if table:
+                    conn.execute(_INSERT_KEYFRAME, {"memory": m, "chunk_seq": k, "page_map": encode_page_map(table)})
+                    self._cache_keyframe(m, k, table)
+                done[m] = k
+                k += KEYFRAME_INTERVAL
+
+    @_database_errors
+    def rebuild_keyframes(self) -> int:
+        """Drop and rebuild every keyframe from page_versions (after a bulk copy); returns how many were written."""
+        conn = self._writing()
+        if not self._use_keyframes:
+            raise TraceError(f"{self._where}: schema revision {self.revision!r} has no keyframes")
+        conn.execute(delete(_keyframes))
+        self._kf_cache.clear()
+        self._kf_cached_pages = 0
+        self._kf_top = -1
+        self._kf_done = done = self._load_keyframe_state(conn)
+        for m in done:
+            done[m] = 0
+        if self._kf_top < 0:
+            return 0
+        self._update_keyframes(conn, self._kf_top, set())
+        return int(conn.execute(select(func.count()).select_from(_keyframes)).scalar_one())
+
+    def _cache_keyframe(self, memory: int, seq: int, table: dict[int, bytes]) -> None:
+        cache = self._kf_cache
+        old = cache.pop((memory, seq), None)
+        if old is not None:
+            self._kf_cached_pages -= len(old)
+        cache[(memory, seq)] = table
+        self._kf_cached_pages += len(table)
+        while self._kf_cached_pages > _KEYFRAME_CACHE_PAGES and len(cache) > 1:
+            self._kf_cached_pages -= len(cache.pop(next(iter(cache))))
+
+    def _page_table(self, conn: Connection, seq: int, memory: int) -> dict[int, bytes]:
+        if not self._use_keyframes:
+            return {int(page): digest for page, digest in conn.execute(_SELECT_PAGE_TABLE, {"memory": memory, "seq": seq})}
+        row = conn.execute(_SELECT_KEYFRAME, {"memory": memory, "seq": seq}).one_or_none()
+        if row is None:
+            out: dict[int, bytes] = {}
+            lo = -(1 << 62)
+        else:
+            lo = int(row.chunk_seq)
+            base = self._kf_cache.get((memory, lo))
+            if base is None:
+                base = decode_page_map(row.page_map, self._where)
+            self._cache_keyframe(memory, lo, base)
+            out = dict(base)
+        # Rows in chunk order: a later version of a page replaces an earlier one.
+        out.update(conn.execute(_SELECT_VERSIONS_AFTER, {"memory": memory, "lo": lo, "seq": seq}).fetchall())
+        return out
 
     @_database_errors
     def page_table(self, seq: int, memory: int) -> dict[int, bytes]:
-        """page -> digest as of the start of chunk seq: each page's latest version with chunk_seq <= seq."""
-        return {
-            int(page): digest for page, digest in self._conn.execute(_SELECT_PAGE_TABLE, {"memory": memory, "seq": seq})
-        }
+        """page -> digest as of the start of chunk seq: each page's latest version with chunk_seq <= seq.
+
+        The nearest keyframe at or before seq plus the versions after it, so
+        the cost is bounded by the keyframe interval, not the trace length.
+        """
+        return self._page_table(self._conn, seq, memory)
+
+    @_database_errors
+    def size_bytes(self) -> int | None:
+        """Bytes the trace occupies: the file, or the schema's tables and indexes in PostgreSQL."""
+        if self.path is not None:
+            try:
+                return self.path.stat().st_size
+            except OSError:
+                return None
+        assert isinstance(self.location, PostgresTrace)
+        size = self._conn.execute(
+            text(
+                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relkind = 'r'"
+            ),
+            {"s": self.location.schema},
+        ).scalar()
+        return int(size) if size is not None else None
