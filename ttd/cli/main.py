@@ -49,7 +49,7 @@ def cmd_record(a: argparse.Namespace) -> int:
 
     opts = RecordOptions(
         program=Path(a.program), args=list(a.args), env=list(a.env or []),
-        dirs=list(a.dir or []), invoke=a.invoke, out=Path(a.out) if a.out else None,
+        dirs=list(a.dir or []), invoke=a.invoke, out=_record_out(a),
         quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks,
         reads=a.reads)
     try:
@@ -61,11 +61,32 @@ def cmd_record(a: argparse.Namespace) -> int:
     return res.exit_code
 
 
-def _open_trace(path: str):
+def _location(trace: str, db: str | None):
+    """A trace file's path, or with --db the trace of that name in a PostgreSQL database."""
+    if not db:
+        return trace
+    from ttd.store.postgres import PostgresTrace
+
+    return PostgresTrace(db, trace)
+
+
+def _record_out(a: argparse.Namespace):
+    """record's --out: a path, or with --db a trace name (default <program>-<UTC time>)."""
+    if not a.db:
+        return Path(a.out) if a.out else None
+    if a.out is None:
+        import time
+
+        stem = "".join(c if c.isalnum() or c in "_.-" else "_" for c in Path(a.program).stem) or "trace"
+        a.out = f"{stem.lstrip('.-') or 'trace'}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    return _location(a.out, a.db)
+
+
+def _open_trace(path: str, db: str | None = None):
     from ttd.replay.trace import Trace
     from ttd.store.trace_store import TraceStore
 
-    store = TraceStore.open(path)
+    store = TraceStore.open(_location(path, db))
     try:
         return Trace(store)
     except Exception:
@@ -75,7 +96,7 @@ def _open_trace(path: str):
 
 def trace_summary(trace, path: str) -> dict:
     info = trace.info
-    size = os.path.getsize(path) if os.path.exists(path) else None
+    size = trace.store.size_bytes()
     return {
         "path": str(path),
         "program": info.get("program"),
@@ -101,9 +122,9 @@ def trace_summary(trace, path: str) -> dict:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    trace = _open_trace(a.trace)
+    trace = _open_trace(a.trace, a.db)
     try:
-        s = trace_summary(trace, a.trace)
+        s = trace_summary(trace, str(trace.store.location) if a.db else a.trace)
     finally:
         trace.store.close()
     if a.json:
@@ -134,7 +155,7 @@ def cmd_info(a: argparse.Namespace) -> int:
 def cmd_verify(a: argparse.Namespace) -> int:
     from ttd.replay.verify import verify
 
-    trace = _open_trace(a.trace)
+    trace = _open_trace(a.trace, a.db)
     try:
         rep = verify(trace, quiet=a.quiet)
     finally:
@@ -160,7 +181,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from ttd.server.replay_target import ReplayTarget
     from ttd.server.tcp import listen, serve_forever
 
-    trace = _open_trace(a.trace)
+    trace = _open_trace(a.trace, a.db)
     total = trace.total_steps
     if total == 0:
         raise CliError(f"{a.trace}: the trace has no steps to replay")
@@ -247,7 +268,7 @@ def cmd_lldb(a: argparse.Namespace) -> int:
             a.at = more.parse_args(ours).at
         except SystemExit:
             raise CliError(f"unexpected arguments {' '.join(ours)}: LLDB arguments go after --")
-    trace = _open_trace(a.trace)
+    trace = _open_trace(a.trace, a.db)
     at = _resolve_at(a, trace.total_steps)
     sock, _thread = _start_server_thread(trace, at, "127.0.0.1", 0, None)
     port = sock.getsockname()[1]
@@ -305,7 +326,7 @@ def cmd_query(a: argparse.Namespace) -> int:
     from ttd.replay import queries
     from ttd.replay.session import ReplaySession
 
-    trace = _open_trace(a.trace)
+    trace = _open_trace(a.trace, a.db)
     try:
         session = ReplaySession(trace, 0)
         if a.what == "writes":
@@ -353,13 +374,29 @@ def cmd_query(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    """A compact SQLite copy of a trace (a file or a --db trace) to share."""
+    from ttd.store.export import export_trace
+
+    res = export_trace(_location(a.trace, a.db), a.out, force=a.force)
+    was = f" (source {res.source_bytes / 1e6:,.2f} MB)" if res.source_bytes else ""
+    print(f"exported {_location(a.trace, a.db)} to {res.out}: {res.size_bytes / 1e6:,.2f} MB{was}")
+    return 0
+
+
+_DB_HELP = ("PostgreSQL database holding the trace (postgresql://user@host:port/dbname); "
+            "TRACE is then the trace's name in it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ttd", description="Time-travel debugging for WebAssembly.")
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("record", help="run a WASI program and record its execution")
-    r.add_argument("--out", "-o", metavar="PATH", help="trace file (default traces/<program>-<time>.db)")
+    r.add_argument("--out", "-o", metavar="PATH", help="trace file (default traces/<program>-<time>.db); "
+                   "with --db, the trace's name in the database (default <program>-<time>)")
+    r.add_argument("--db", metavar="URL", help="record into this PostgreSQL database instead of a file")
     r.add_argument("--env", action="append", type=_env_pair, metavar="K=V",
                    help="environment variable for the program (the host's is not copied)")
     r.add_argument("--dir", action="append", type=_dir_pair, metavar="HOST[::GUEST]",
@@ -379,11 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="what a trace holds")
     i.add_argument("--json", action="store_true")
+    i.add_argument("--db", metavar="URL", help=_DB_HELP)
     i.add_argument("trace")
     i.set_defaults(func=cmd_info)
 
     v = sub.add_parser("verify", help="rebuild the final state from the trace and compare")
     v.add_argument("--quiet", "-q", action="store_true")
+    v.add_argument("--db", metavar="URL", help=_DB_HELP)
     v.add_argument("trace")
     v.set_defaults(func=cmd_verify)
 
@@ -394,10 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where each connection starts (end: the trap, for post-mortem)")
     s.add_argument("--max-connections", type=int, default=None, help=argparse.SUPPRESS)
     s.add_argument("--quiet", "-q", action="store_true")
+    s.add_argument("--db", metavar="URL", help=_DB_HELP)
     s.add_argument("trace")
     s.set_defaults(func=cmd_serve)
 
     q = sub.add_parser("query", help="who wrote this, every call of a function, a step")
+    q.add_argument("--db", metavar="URL", help=_DB_HELP)
     q.add_argument("trace")
     qs = q.add_subparsers(dest="what", required=True)
     qw = qs.add_parser("writes", help="every write to ADDR[:LEN] (LEN default 4)")
@@ -411,13 +452,22 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in (qw, qc, qa):
         sp.add_argument("--json", action="store_true")
         sp.add_argument("--limit", type=int, default=1000)
+        sp.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
     q.set_defaults(func=cmd_query)
 
     lb = sub.add_parser("lldb", help="serve a trace and start LLDB connected to it")
     lb.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
+    lb.add_argument("--db", metavar="URL", help=_DB_HELP)
     lb.add_argument("trace")
     lb.add_argument("lldb_args", nargs=argparse.REMAINDER, metavar="-- LLDB_ARGS")
     lb.set_defaults(func=cmd_lldb)
+
+    ex = sub.add_parser("export", help="write a compact SQLite copy of a trace to share")
+    ex.add_argument("--db", metavar="URL", help=_DB_HELP)
+    ex.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    ex.add_argument("trace")
+    ex.add_argument("out", metavar="OUT")
+    ex.set_defaults(func=cmd_export)
 
     rt = sub.add_parser("runtime", help="serve one session for LLDB's wasm platform (see README)")
     rt.add_argument("--trace", help="the trace (default: the newest traces/<program>-*.db)")
@@ -446,16 +496,34 @@ def main(argv: list[str] | None = None) -> int:
     a = parser.parse_args(argv)
     if getattr(a, "args", None) and a.args[:1] == ["--"]:
         a.args = a.args[1:]
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    from ttd.replay.machine import ReplayError
     from ttd.store.errors import TraceError
     from ttd.wasm.errors import WasmError
 
     try:
         return a.func(a)
     except CliError as e:
-        sys.stderr.write(f"ttd: error: {e}\n")
+        sys.stderr.write(f"ttd: error: {_one_line(e)}\n")
         return e.code
     except (TraceError, WasmError) as e:
-        sys.stderr.write(f"ttd: error: {e}\n")
+        sys.stderr.write(f"ttd: error: {_one_line(e)}\n")
+        return EXIT_FAILURE
+    except ReplayError as e:  # the trace contradicts its own schedule
+        sys.stderr.write(f"ttd: error: corrupt trace: {_one_line(e)}\n")
+        return EXIT_FAILURE
+    except (sqlite3.Error, DBAPIError) as e:  # what the store did not classify
+        sys.stderr.write(f"ttd: error: cannot read the trace: {_one_line(getattr(e, 'orig', None) or e)}\n")
+        return EXIT_FAILURE
+    except MemoryError:
+        sys.stderr.write("ttd: error: out of memory (a damaged trace, or one too large for this "
+                         "machine)\n")
+        return EXIT_FAILURE
+    except RecursionError:
+        sys.stderr.write("ttd: error: input nested too deeply (a damaged trace?)\n")
         return EXIT_FAILURE
     except KeyboardInterrupt:
         sys.stderr.write("ttd: interrupted\n")
@@ -465,8 +533,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # never a traceback for the user
         if os.environ.get("TTD_DEBUG"):
             raise
-        sys.stderr.write(f"ttd: internal error: {type(e).__name__}: {e}\n")
+        sys.stderr.write(f"ttd: internal error: {type(e).__name__}: {_one_line(e)}\n")
         return 70
+
+
+def _one_line(e: object) -> str:
+    return " ".join(part.strip() for part in str(e).splitlines() if part.strip())
 
 
 if __name__ == "__main__":

@@ -840,7 +840,7 @@ class TraceStore:
     def _load_keyframe_state(self, conn: Connection) -> dict[int, int]:
         """Per memory, the last keyframe position dealt with; and the highest versioned chunk_seq."""
         done: dict[int, int] = {int(m): int(k) for m, k in conn.execute(_SELECT_KEYFRAME_TOPS)}
-        after: int | None = -(1 << 62)
+        after: int | None = -1  # memory indexes start at 0
         while True:  # distinct memories by index probes: a handful, however many versions
             after = conn.execute(_SELECT_NEXT_MEMORY, {"after": after}).scalar()
             if after is None:
@@ -907,7 +907,7 @@ class TraceStore:
         row = conn.execute(_SELECT_KEYFRAME, {"memory": memory, "seq": seq}).one_or_none()
         if row is None:
             out: dict[int, bytes] = {}
-            lo = -(1 << 62)
+            lo = -(1 << 31)  # below any chunk_seq; fits PostgreSQL's INTEGER
         else:
             lo = int(row.chunk_seq)
             base = self._kf_cache.get((memory, lo))
