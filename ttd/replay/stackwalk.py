@@ -22,6 +22,9 @@ from ttd.record.schedule import (
 from ttd.replay.machine import Frame, read_value
 
 
+SUCC_COLS = 4
+
+
 class StackTables:
     """Per-block arrays derived once from the schedule."""
 
@@ -39,6 +42,15 @@ class StackTables:
                                 for b in blocks], dtype=np.int64)
         edges = sorted({p * nb + s for p, b in enumerate(blocks) for s in b.succ if 0 <= s < nb})
         self.edges = np.array(edges, dtype=np.int64)
+        # the first SUCC_COLS successors of each block as a table (-1 pads), for a gather
+        # instead of a search; blocks with more (br_table) are searched in `edges`
+        cols = np.full((SUCC_COLS, nb), -1, dtype=np.int64)
+        self.wide = np.zeros(nb, dtype=bool)
+        for p, b in enumerate(blocks):
+            ss = [x for x in b.succ if 0 <= x < nb]
+            cols[:min(len(ss), SUCC_COLS), p] = ss[:SUCC_COLS]
+            self.wide[p] = len(ss) > SUCC_COLS
+        self.succ_cols = [np.ascontiguousarray(c) for c in cols]
         # local writes (step >= 0) of each block, as CSR arrays in step order
         starts, locs, offs, vts = [0], [], [], []
         for b in blocks:
@@ -99,16 +111,17 @@ def walk_chunk(tables: StackTables, machine, frames: list[Frame], prev_block: in
     tail = (ex == EXIT_TAILCALL) & ~first
     stay = ((ex == EXIT_HOSTCALL) | (ex == EXIT_CALL_INDIRECT)) & ~push
     other = ~(push | tail | stay | first)
-    if other.any():
-        keys = safe_prev[other] * tables.n_blocks + ids[other]
-        pos = np.searchsorted(tables.edges, keys)
-        pos = np.minimum(pos, max(tables.edges.shape[0] - 1, 0))
-        in_succ = tables.edges.shape[0] > 0
-        found = (tables.edges[pos] == keys) if in_succ else np.zeros(keys.shape[0], dtype=bool)
-        ret = np.zeros(n, dtype=bool)
-        ret[np.flatnonzero(other)[~found]] = True
-    else:
-        ret = np.zeros(n, dtype=bool)
+    # anything else stays in the frame if the next block is a successor, else it returns
+    found = tables.succ_cols[0][safe_prev] == ids
+    for col in tables.succ_cols[1:]:
+        found |= col[safe_prev] == ids
+    wide = other & tables.wide[safe_prev] & ~found
+    if wide.any() and tables.edges.shape[0]:
+        kw = np.flatnonzero(wide)
+        keys = safe_prev[kw] * tables.n_blocks + ids[kw]
+        pos = np.minimum(np.searchsorted(tables.edges, keys), tables.edges.shape[0] - 1)
+        found[kw] = tables.edges[pos] == keys
+    ret = other & ~found
     # a call must land on its callee's entry; anything else is for the exact walk to report
     real_push = push & ~first
     if real_push.any():
@@ -128,8 +141,16 @@ def walk_chunk(tables: StackTables, machine, frames: list[Frame], prev_block: in
     levels = np.arange(1, out_depth + 1)
     # the live activation of each level: its last start in this chunk, else carried over
     act_pos = _last_by(depths, newact & (depths <= out_depth), out_depth + 1)
-    # the last block run at each level (its last pc is that frame's pc)
-    last_at = _last_by(depths, depths <= out_depth, out_depth + 1)
+    # the last block run at each level (its last pc is that frame's pc): depth moves by at
+    # most one per block, so after its last visit to a level <= the final depth the walk
+    # stays above it; those last visits are the blocks deeper than nothing after them
+    last_at = np.full(out_depth + 1, -1, dtype=np.int64)
+    after_min = np.empty(n, dtype=np.int64)
+    after_min[-1] = np.iinfo(np.int64).max
+    if n > 1:
+        after_min[:-1] = np.minimum.accumulate(depths[::-1])[::-1][1:]
+    records = np.flatnonzero(depths < after_min)
+    last_at[depths[records]] = records  # their depths are distinct
     # the last real push from each level (the callee is one deeper): the caller's return pc
     last_push = _last_by(depths - 1, real_push & (depths <= out_depth + 1), out_depth + 1)
 
