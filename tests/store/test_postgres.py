@@ -202,3 +202,16 @@ def test_old_schema_in_postgres_is_upgraded_on_open(pg_url: str) -> None:
 def test_missing_name_is_not_a_trace(pg_url: str) -> None:
     with pytest.raises(NotATrace, match="no such trace"):
         TraceStore.open(PostgresTrace(pg_url, "absent"))
+
+
+def test_migrations_match_the_models_on_postgres(pg_url: str) -> None:
+    """The same check as test_schema.py's, on PostgreSQL: the models and the migrations agree there too."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ttd.store.models import Base
+
+    with TraceStore.create(PostgresTrace(pg_url, "schema-check")) as store:
+        diffs = compare_metadata(MigrationContext.configure(store._conn, opts={"compare_type": True}), Base.metadata)
+        assert diffs == []
+        assert store._conn.exec_driver_sql("SELECT current_schema()").scalar() == "ttd_schema-check"
