@@ -86,6 +86,8 @@ def test_record_info_verify_serve_and_export(pg_url: str, tmp_path: Path) -> Non
     assert info["steps"] > 10_000 and info["size_bytes"] > 0
     assert _ok("verify", "--db", pg_url, "fib-team").startswith("OK: ")
     assert "fib-team" in list_traces(pg_url)
+    assert "fib-team" in json.loads(_ok("info", "--json", "--db", pg_url))
+    assert "fib-team" in _ok("info", "--db", pg_url).splitlines()
 
     proc = subprocess.Popen([*TTD, "serve", "--db", pg_url, "--port", "0", "fib-team"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -122,6 +122,14 @@ def trace_summary(trace, path: str) -> dict:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
+    if a.trace is None:  # `ttd info --db URL`: what the team store holds
+        if not a.db:
+            raise CliError("info wants a TRACE (or --db URL alone, to list a database's traces)", EXIT_USAGE)
+        from ttd.store.postgres import list_traces
+
+        names = list_traces(a.db)
+        print(json.dumps(names) if a.json else "\n".join(names) or "(no traces)")
+        return 0
     trace = _open_trace(a.trace, a.db)
     try:
         s = trace_summary(trace, str(trace.store.location) if a.db else a.trace)
@@ -416,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="what a trace holds")
     i.add_argument("--json", action="store_true")
-    i.add_argument("--db", metavar="URL", help=_DB_HELP)
-    i.add_argument("trace")
+    i.add_argument("--db", metavar="URL", help=_DB_HELP + "; without TRACE, list the database's traces")
+    i.add_argument("trace", nargs="?")
     i.set_defaults(func=cmd_info)
 
     v = sub.add_parser("verify", help="rebuild the final state from the trace and compare")
