@@ -117,7 +117,7 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
             raise ReplayError(f"store to memory {mi}, which does not exist")
         m = st.memories[mi]
         a, w, v = addr[sel], width[sel], vpos[sel]
-        if a.size and (int((a + w).max()) > len(m) or int(a.min()) < 0):
+        if a.size and (int(a.min()) < 0 or int(a.max()) > len(m) or int((a + w).max()) > len(m)):
             raise ReplayError(f"recorded store outside memory {mi}")
         # a slot written again and again (the stack) counts once: its last write
         key = (a << 5 | w)[::-1]

@@ -16,6 +16,7 @@ from ttd.record.schedule import (
 )
 
 PAGE = 65536
+MAX_MEMORY = 1 << 32  # the most linear memory replay rebuilds
 _UNPACK = {4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
 
 
@@ -96,6 +97,14 @@ class Machine:
 
     def transition(self, st: MachineState, nid: int, vals: bytes, vbase: int) -> None:
         """Adjust the call stack for entering block `nid` after `st.prev_block`."""
+        self._transition(st, nid, vals, vbase)
+        top = st.frames[-1]
+        if top.func != self.blocks[nid].func:
+            # block ids that do not follow the schedule's control flow: a crafted trace
+            raise ReplayError(f"block {nid} of function {self.blocks[nid].func} runs in a "
+                              f"frame of function {top.func}")
+
+    def _transition(self, st: MachineState, nid: int, vals: bytes, vbase: int) -> None:
         if not 0 <= nid < len(self.blocks):
             raise ReplayError(f"block id {nid} out of range")
         n = self.blocks[nid]
@@ -200,7 +209,7 @@ class Machine:
             delta = _addr(vals, vbase + voff, is64)
             result = _addr(vals, vbase + voff + asz, is64)
             if result != (1 << (8 * asz)) - 1:
-                if delta > (1 << 16):
+                if delta > (1 << 16) or len(st.memories[mem]) + delta * PAGE > MAX_MEMORY:
                     raise ReplayError("memory.grow beyond 4 GiB in a trace")
                 st.memories[mem].extend(bytes(delta * PAGE))
         elif kind == FX_FILL:

@@ -17,6 +17,7 @@ from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.machine import Frame, Machine, MachineState, ReplayError
 from ttd.replay.fastforward import EffectTables, fast_forward
 from ttd.replay.stackwalk import ChunkStack, StackTables, walk_chunk
+from ttd.replay.validate import check_checkpoint, check_chunk_index, check_info, check_schedule
 from ttd.store import codec
 from ttd.store.errors import CorruptTrace
 from ttd.store.trace_store import TraceStore
@@ -25,6 +26,8 @@ from ttd.wasm.module import Module, parse_module
 
 MAX_MEMORY = 1 << 32
 PAGE_CACHE = 8192  # decoded 4 KiB pages kept (32 MiB)
+MAX_CHUNK_VALUES = 1 << 30  # recorded values of one chunk (the recorder flushes at 1 MiB)
+MAX_CHECKPOINT = 1 << 28  # a decoded checkpoint: a million frames with their locals
 
 
 @dataclass(slots=True)
@@ -47,23 +50,33 @@ class Chunk:
 class Trace:
     def __init__(self, store: TraceStore):
         self.store = store
-        self.info = store.info()
+        try:
+            self.info = check_info(store.info())
+        except RecursionError:  # json nested deeper than Python recurses
+            raise CorruptTrace("trace_info holds a value nested too deeply") from None
         row = store.module(0)
         self.module_name = row.name
         self.wasm = row.wasm
+        if not isinstance(self.wasm, bytes) or not isinstance(self.module_name, str):
+            raise CorruptTrace("the module stored in the trace is malformed")
         try:
             self.schedule = Schedule.from_wire(codec.unpack(row.schedule))
-        except (ValueError, KeyError, TypeError) as e:
-            raise CorruptTrace(f"trace schedule is malformed: {e}")
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+            raise CorruptTrace(f"trace schedule is malformed: {type(e).__name__}: {e}") from None
         try:
             self.module: Module = parse_module(self.wasm)
         except WasmError as e:
             raise CorruptTrace(f"module stored in the trace is malformed: {e}")
+        check_schedule(self.schedule, len(self.wasm))
+        wasi_memory = self.info.get("wasi_memory") or 0
+        if not 0 <= wasi_memory < max(len(self.schedule.memories), 1):
+            raise CorruptTrace("trace_info['wasi_memory'] names a memory the module does not have")
         segs = [bytes(self.wasm[d.data_start:d.data_end]) for d in self.module.data_segments]
-        self.machine = Machine(self.schedule, segs, int(self.info.get("wasi_memory", 0) or 0))
+        self.machine = Machine(self.schedule, segs, wasi_memory)
         self.block_steps = np.array([len(b.pcs) for b in self.schedule.blocks], dtype=np.int64)
         self.block_vsize = np.array([b.vsize for b in self.schedule.blocks], dtype=np.int64)
         self.chunks = store.chunk_index()  # (seq, first_step, n_steps, first_block, n_blocks)
+        check_chunk_index(self.chunks, int(self.block_steps.max()))
         self.chunk_first_steps = [c[1] for c in self.chunks]
         self.total_steps = sum(c[2] for c in self.chunks)
         self._load_chunk = lru_cache(maxsize=16)(self._load_chunk_uncached)
@@ -85,13 +98,22 @@ class Trace:
         if not self.store.verify_chunk(row):
             raise CorruptTrace(f"chunk {seq} (steps {row.first_step}-"
                                f"{row.first_step + row.n_steps - 1}) fails its checksum")
-        ids = np.frombuffer(codec.decompress(row.ids, max_size=1 << 30), dtype="<u4")
-        vals = codec.decompress(row.vals, max_size=1 << 31)
-        host_list = codec.unpack(row.host)
-        if ids.size != row.n_blocks:
-            raise CorruptTrace(f"chunk {seq} holds {ids.size} blocks, its row says {row.n_blocks}")
-        if ids.size and int(ids.max()) >= self.block_steps.shape[0]:
-            raise CorruptTrace(f"chunk {seq} names a block that does not exist")
+        try:
+            # sizes are bounded by what the row and the schedule say before anything is
+            # decompressed: 4 bytes per block id, then exactly the values those blocks record
+            raw_ids = codec.decompress(row.ids, max_size=4 * row.n_blocks)
+            if len(raw_ids) != 4 * row.n_blocks:
+                raise CorruptTrace(f"{len(raw_ids)} bytes of block ids for {row.n_blocks} blocks")
+            ids = np.frombuffer(raw_ids, dtype="<u4")
+            if ids.size and int(ids.max()) >= self.block_steps.shape[0]:
+                raise CorruptTrace("names a block that does not exist")
+            need = int(self.block_vsize[ids].sum())
+            if need > MAX_CHUNK_VALUES:
+                raise CorruptTrace(f"its blocks claim {need} bytes of recorded values")
+            vals = codec.decompress(row.vals, max_size=need)
+            host_list = codec.unpack(row.host)
+        except CorruptTrace as e:
+            raise CorruptTrace(f"chunk {seq}: {e}") from None
         steps = self.block_steps[ids]
         vsz = self.block_vsize[ids]
         voffs = np.zeros(ids.size, dtype=np.int64)
@@ -99,8 +121,8 @@ class Trace:
         if ids.size:
             np.cumsum(vsz[:-1], out=voffs[1:])
             np.cumsum(steps[:-1], out=starts[1:])
-            if int(voffs[-1] + vsz[-1]) > len(vals):
-                raise CorruptTrace(f"chunk {seq} has fewer recorded values than its blocks need")
+        if len(vals) != need:
+            raise CorruptTrace(f"chunk {seq} has fewer recorded values than its blocks need")
         full = int(steps.sum())
         last = int(steps[-1]) if ids.size else 0
         if row.n_steps != full:
@@ -113,9 +135,16 @@ class Trace:
         for ev in host_list:
             try:
                 ordinal, _k, _results, regions = ev
-                host[int(ordinal) - row.first_block] = [(int(a), bytes(d)) for a, d in regions]
+                k = ordinal - row.first_block
+                if not isinstance(ordinal, int) or not 0 <= k < ids.size:
+                    raise ValueError
+                out = host[k] = []
+                for a, d in regions:
+                    if not isinstance(d, bytes) or not isinstance(a, int) or not 0 <= a < MAX_MEMORY:
+                        raise ValueError
+                    out.append((a, d))
             except (TypeError, ValueError):
-                raise CorruptTrace(f"chunk {seq}: host event malformed")
+                raise CorruptTrace(f"chunk {seq}: host event malformed") from None
         return Chunk(seq, row.first_step, row.n_steps, row.first_block, ids, vals, voffs,
                      starts, last, host)
 
@@ -149,10 +178,11 @@ class Trace:
         raw = self.store.checkpoint(seq)
         if raw is None:
             raise CorruptTrace(f"no checkpoint for chunk {seq}")
-        cp = codec.unpack(raw)
-        if not isinstance(cp, dict):
-            raise CorruptTrace(f"checkpoint {seq} malformed")
-        return cp
+        try:
+            cp = codec.unpack(raw, max_size=MAX_CHECKPOINT)
+        except CorruptTrace as e:
+            raise CorruptTrace(f"checkpoint {seq}: {e}") from None
+        return check_checkpoint(cp, seq, self.schedule)
 
     def memory_at(self, seq: int, mem_sizes: list[int]) -> list[bytearray]:
         """Linear memories as they were at the start of chunk `seq`, from stored pages."""
@@ -162,7 +192,7 @@ class Trace:
                 raise CorruptTrace(f"memory {mi} size {size} in checkpoint {seq} is impossible")
             mem = bytearray(size)
             table = [(page, digest) for page, digest in self.store.page_table(seq, mi).items()
-                     if digest != ZERO_DIGEST and page * SNAP_PAGE < size]
+                     if digest != ZERO_DIGEST and 0 <= page * SNAP_PAGE < size]
             cache = self._pages
             have: dict[bytes, bytes] = {}
             missing = []
@@ -173,7 +203,7 @@ class Trace:
                 else:
                     have[d] = raw
             if missing:
-                got = self.store.pages(missing)
+                got = self.store.pages(missing, max_size=SNAP_PAGE)
                 have.update(got)
                 for d, raw in got.items():
                     cache[d] = raw
