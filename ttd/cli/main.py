@@ -156,7 +156,7 @@ def cmd_info(a: argparse.Namespace) -> int:
                  + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
     ]
     for k, v in rows:
-        print(f"{k + ':':<11}{v}")
+        print(f"{k + ':':<11}{_printable(v)}")
     return 0
 
 
@@ -195,6 +195,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
         raise CliError(f"{a.trace}: the trace has no steps to replay")
     at = _resolve_at(a, total)
     session = ReplaySession(trace, at)  # builds the indexes before the first client
+    _one_line_log()
     try:
         sock = listen(a.host, a.port)
     except OSError as e:
@@ -202,7 +203,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     try:  # from here on, Ctrl-C is how a user stops the server: a clean exit
         host, port = sock.getsockname()[:2]
         url = f"connect://{'[' + host + ']' if ':' in host else host}:{port}"
-        print(f"ttd: serving {trace.module_name} ({total:,} steps) on {host}:{port}, "
+        print(f"ttd: serving {_printable(trace.module_name)} ({total:,} steps) on {host}:{port}, "
               f"starting at step {at}", flush=True)
         print(f"(lldb) process connect --plugin wasm {url}", flush=True)
         first = [session]
@@ -221,6 +222,30 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_log() -> None:
+    """What a session logs while serving (a request a damaged trace cannot answer, a bug)
+    goes to stderr as one line per event; TTD_DEBUG=1 keeps the tracebacks."""
+    import logging
+
+    log = logging.getLogger("ttd")
+    if os.environ.get("TTD_DEBUG") or any(getattr(h, "ttd_one_line", False) for h in log.handlers):
+        return
+
+    class OneLine(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            text = f"ttd: {record.getMessage()}"
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                text += f": {type(exc).__name__}: {_one_line(exc)}"
+            return _one_line(text)
+
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(OneLine())
+    handler.ttd_one_line = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+
+
 def _resolve_at(a: argparse.Namespace, total: int) -> int:
     at = 0 if a.at == "start" else total - 1 if a.at == "end" else int(a.at)
     if not 0 <= at < total:
@@ -237,6 +262,7 @@ def _start_server_thread(trace, at: int, host: str, port: int, connections: int 
     from ttd.server.tcp import listen, serve_forever
 
     ReplaySession(trace, at)  # indexes built before the debugger connects
+    _one_line_log()
     try:
         sock = listen(host, port)
     except OSError as e:
@@ -359,10 +385,11 @@ def cmd_query(a: argparse.Namespace) -> int:
         return 0
     if a.what == "at":
         r = rows[0]
-        print(f"step {r['step']}: pc {r['pc']:#x} in {r['function']}"
-              + (f" at {r['source']}" if r.get("source") else ""))
+        print(_printable(f"step {r['step']}: pc {r['pc']:#x} in {r['function']}"
+                         + (f" at {r['source']}" if r.get("source") else "")))
         for i, f in enumerate(r["stack"]):
-            print(f"  #{i} {f['pc']:#x} {f['function']}" + (f" at {f['source']}" if f.get("source") else ""))
+            print(_printable(f"  #{i} {f['pc']:#x} {f['function']}"
+                             + (f" at {f['source']}" if f.get("source") else "")))
         return 0
 
     def cell(row, h):
@@ -371,7 +398,7 @@ def cmd_query(a: argparse.Namespace) -> int:
             return f"{v:#x}"
         if h in ("old", "new") and v is not None:
             return "0x" + bytes.fromhex(v)[::-1].hex() if len(v) <= 16 else v
-        return "-" if v is None else str(v)
+        return "-" if v is None else _printable(v)
     table = [[cell(r, h) for h in head] for r in rows]
     widths = [max([len(h)] + [len(row[i]) for row in table]) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)))
@@ -523,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReplayError as e:  # the trace contradicts its own schedule
         sys.stderr.write(f"ttd: error: corrupt trace: {_one_line(e)}\n")
         return EXIT_FAILURE
-    except (sqlite3.Error, DBAPIError) as e:  # what the store did not classify
+    except (sqlite3.Error, DBAPIError, UnicodeDecodeError) as e:  # what the store did not classify
         sys.stderr.write(f"ttd: error: cannot read the trace: {_one_line(getattr(e, 'orig', None) or e)}\n")
         return EXIT_FAILURE
     except MemoryError:
@@ -546,7 +573,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(e: object) -> str:
-    return " ".join(part.strip() for part in str(e).splitlines() if part.strip())
+    return _printable(" ".join(part.strip() for part in str(e).splitlines() if part.strip()))
+
+
+def _printable(v: object) -> str:
+    """Text from a trace (names, arguments, messages quoting it) for the terminal: control
+    characters escaped, so a crafted trace cannot send escape sequences to it."""
+    text = str(v)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":
