@@ -29,6 +29,24 @@ class Cursor:
     def seek(self, step: int) -> None:
         if not 0 <= step < self.total:
             raise IndexError(f"step {step} outside the trace (0..{self.total - 1})")
+        saved = (self.st, self.chunk, self.k, self.j, self.step)
+        try:
+            self._seek(step)
+        except BaseException:
+            # a damaged trace stopped the move part way, after the state was partly moved
+            # (or its memory buffers reused): rebuild it, afresh, where it was
+            self.st = self.chunk = None
+            try:
+                if saved[4] >= 0:
+                    self._seek(saved[4])
+            except Exception:
+                self.st, self.chunk, self.k, self.j, self.step = saved
+            else:
+                if self.st is None:
+                    self.st, self.chunk, self.k, self.j, self.step = saved
+            raise
+
+    def _seek(self, step: int) -> None:
         if self.st is not None and self.chunk is not None and step >= self.step and \
                 step < self.chunk.first_step + self.chunk.n_steps and step - self.step < 4096:
             while self.step < step:
