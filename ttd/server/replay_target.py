@@ -33,6 +33,7 @@ class ReplayTarget:
         self.trace = session.trace
         self.wasm = self.trace.wasm
         self.name = self.trace.module_name or "module.wasm"
+        self._stacks = None  # operand stacks, rebuilt on demand
 
     # ---- motion -------------------------------------------------------------------------
 
@@ -90,7 +91,13 @@ class ReplayTarget:
         return value_bytes(value, vt) or None
 
     def read_stack_value(self, frame: int, index: int) -> bytes | None:
-        return None  # the operand stack is not recorded yet
+        """Operand-stack value `index` (0 = the bottom, as wasmtime counts) of a frame,
+        rebuilt from the trace; None when it is not there or its content is unknown."""
+        if self._stacks is None:
+            from ttd.replay.operand_stack import OperandStacks
+            self._stacks = OperandStacks(self.session)
+        got = self._stacks.value(self.session.cursor.step, frame, index)
+        return value_bytes(got[1], got[0]) if got is not None else None
 
     def read_memory(self, addr: int, length: int) -> bytes | None:
         space, module, offset = split_addr(addr)
