@@ -140,10 +140,13 @@ def test_read_watchpoint_finds_every_read_then_goes_back(wild_reads):
         s.run_command("watchpoint delete")
         out = s.run_command(f"watchpoint set expression -w read_write -s 4 -- {addr:#x}")
         assert "Watchpoint created" in out, out
-        s.run_command("continue")
+        s.run_command("process continue -F")  # a plain continue keeps going backwards
         stop = s.stop()
         assert stop.reason == "watchpoint" and stop.function == "accumulate"
         assert _int_at(s, addr) == 360
+        s.run_command("process continue -R")  # back past that write to the read before it
+        stop = s.stop()
+        assert stop.reason == "watchpoint" and _int_at(s, addr) == 280
 
 
 def test_read_watchpoint_is_refused_without_reads(wild):
