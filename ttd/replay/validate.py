@@ -21,8 +21,8 @@ from ttd.store.errors import CorruptTrace
 MAX_MEMORY = 1 << 32
 #: wasm pages
 PAGE = 65536
-#: Most blocks one chunk can hold (the recorder's --chunk-blocks limit is 4M).
-MAX_CHUNK_BLOCKS = 1 << 24
+#: Most blocks one chunk can hold (the recorder's --chunk-blocks limit).
+MAX_CHUNK_BLOCKS = 1 << 22
 #: Most locals a function may declare (wasmtime's and the spec's implementation limit).
 MAX_LOCALS = 50_000
 #: Most bytes of recorded values one block can write.
