@@ -120,3 +120,20 @@ def test_atomic_store_is_refused_too(tmp_path):
                                           "(i32.atomic.store (i32.const 0) (i32.const 1))))")
     p = ttd("record", "--out", str(tmp_path / "t.db"), str(wasm))
     assert "i32.atomic.store" in _err(p)
+
+
+def test_a_trace_without_steps_is_refused_by_query_and_serve(tmp_path):
+    """What a recorder killed before its first commit leaves: no chunks at all."""
+    import sqlite3
+
+    rec = record(PROGRAMS_DIR / "fib.wasm", tmp_path / "good.db")
+    empty = tmp_path / "empty.db"
+    shutil.copy(rec.trace, empty)
+    con = sqlite3.connect(empty)
+    con.execute("delete from chunks")
+    con.commit()
+    con.close()
+    for cmd in (["query", str(empty), "at", "0"], ["serve", str(empty), "--port", "0"]):
+        p = ttd(*cmd, timeout=60)
+        assert p.returncode != 0
+        assert "no steps" in _err(p), p

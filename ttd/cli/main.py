@@ -361,6 +361,9 @@ def cmd_query(a: argparse.Namespace) -> int:
     from ttd.replay.session import ReplaySession
 
     trace = _open_trace(a.trace, a.db)
+    if trace.total_steps == 0:
+        trace.store.close()
+        raise CliError(f"{a.trace}: the trace has no steps to query")
     try:
         session = ReplaySession(trace, 0)
         if a.what == "writes":
