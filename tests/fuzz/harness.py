@@ -129,7 +129,10 @@ def run_jobs(jobs: list[dict], scratch: Path, workers: int = 2,
                         result = msg
                         break
                 if result is None:
-                    died = w.proc.poll()
+                    try:  # a dying worker may still be writing its fatal-error report
+                        died = w.proc.wait(timeout=2)
+                    except subprocess.TimeoutExpired:
+                        died = None
                     if died is None:
                         w.kill()
                         why = f"no result within {job_timeout:.0f} s (worker killed)"
