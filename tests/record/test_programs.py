@@ -44,3 +44,18 @@ def test_trap_is_reported_like_wasmtime(tmp_path):
     info = info_json(rec.trace)
     assert info["trap"] == "out of bounds memory access"
     assert isinstance(info["trap_pc"], int)
+
+
+def test_info_names_the_files_the_program_opened(tmp_path):
+    """What a shared trace reveals: the guest paths opened (names, not host paths)."""
+    from tests.support.cases import get_case
+
+    case = get_case("files")
+    rec = record_case(case, tmp_path / "files.db")
+    assert rec.returncode == 0, rec.stderr
+    info = info_json(rec.trace)
+    assert info["files"] == ["input.txt"], info["files"]  # relative to the preopened data/
+    assert str(tmp_path) not in " ".join(info["files"] + info["dirs"])
+    text = ttd("info", str(rec.trace)).stdout.decode()
+    assert "files:" in text and "input.txt" in text
+    assert info_json(record_case(get_case("fib"), tmp_path / "fib.db").trace)["files"] == []

@@ -32,6 +32,9 @@ from ttd.wasm.errors import WasmError
 from ttd.wasm.module import parse_module
 
 
+MAX_FILES = 1000  # file names kept for `ttd info`
+
+
 class RecordError(Exception):
     """A one-line reason the recording could not start or finish."""
 
@@ -242,7 +245,8 @@ class Recorder:
                                 st.commit()))
 
         snap = MemorySnapshotter(len(mems))
-        state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False}
+        state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False,
+                 "files": {}}
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
@@ -320,6 +324,12 @@ class Recorder:
 
             def hook(*vals) -> None:
                 args = [_bits(v, t) for v, t in zip(vals[:np_], ptypes)]
+                if imp_name == "path_open" and mem is not None and len(args) >= 4:
+                    # what `ttd info` shows a teammate the trace reveals: names, not contents
+                    files = state["files"]
+                    if len(files) < MAX_FILES:
+                        files.setdefault(read(args[2], min(args[3], 4096)).decode(
+                            "utf-8", "replace"), None)
                 results = [_bits(v, t) for v, t in zip(vals[np_:], rtypes)]
                 regions = []
                 if mem is not None and imp_module.startswith("wasi"):
@@ -423,6 +433,7 @@ class Recorder:
             "chunks": n_chunks,
             "final": dict(final_info, last_pc=live_last_pc),
             "invoke_results": invoke_results,
+            "files": list(state["files"]),
             "record_seconds": round(time.perf_counter() - t0, 3),
         }
         from ttd.store.trace_store import TraceStore
