@@ -62,7 +62,7 @@ class EffectTables:
         self.max_width = int(self.s_width.max()) if self.s_width.size else 0
 
 
-def _expand(start: np.ndarray, ids: np.ndarray, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def expand_rows(start: np.ndarray, ids: np.ndarray, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For blocks ks (positions) with ids, every (position, table row) of their entries."""
     bids = ids[ks]
     counts = start[bids + 1] - start[bids]
@@ -80,7 +80,7 @@ def apply_globals(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.
     """Globals after blocks `ids`: the last write to each."""
     if not t.g_idx.size:
         return
-    rep, row = _expand(t.g_start, ids, np.arange(ids.shape[0]))
+    rep, row = expand_rows(t.g_start, ids, np.arange(ids.shape[0]))
     if not rep.size:
         return
     g = t.g_idx[row][::-1]
@@ -98,15 +98,15 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
     """Memory after the stores of blocks lo..hi-1 (none of them special), in order."""
     if hi <= lo or not t.s_mem.size:
         return
-    rep, row = _expand(t.s_start, ids, np.arange(lo, hi))
+    rep, row = expand_rows(t.s_start, ids, np.arange(lo, hi))
     if not rep.size:
         return
     base = voffs[rep]
     apos = base + t.s_addr[row]
     is64 = t.s_64[row]
-    addr = _gather_le(raw, apos, 4)
+    addr = gather_le(raw, apos, 4)
     if is64.any():
-        addr[is64] = _gather_le(raw, apos[is64], 8)
+        addr[is64] = gather_le(raw, apos[is64], 8)
     addr += t.s_off[row]
     width = t.s_width[row]
     vpos = base + t.s_val[row]
@@ -134,7 +134,7 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
         view[uniq] = raw[src[::-1][idx]]
 
 
-def _gather_le(raw: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
+def gather_le(raw: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
     """Little-endian unsigned integers of `size` bytes at byte positions `pos`."""
     out = np.zeros(pos.shape[0], dtype=np.int64)
     for k in range(size):

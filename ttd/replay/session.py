@@ -78,7 +78,6 @@ class ReplaySession:
         # (address, length) -> refcount, per kind: "watch" (writes), "rwatch", "awatch"
         self.watch_sets: dict[str, dict[tuple[int, int], int]] = {
             "watch": {}, "rwatch": {}, "awatch": {}}
-        self.watches = self.watch_sets["watch"]
         self.reads_recorded = bool(trace.info.get("reads"))
         self._writes = None
         self._reads = None
@@ -191,12 +190,6 @@ class ReplaySession:
             from ttd.replay.writes import WriteIndex
             self._reads = WriteIndex(self.trace, reads=True)
         return self._reads
-
-    def find_write(self, step: int, forward: bool, limit: int | None = None
-                   ) -> tuple[int, int] | None:
-        """find_watch for write watchpoints only, as (stop step, address)."""
-        got = self.find_watch(step, forward, limit)
-        return got[:2] if got is not None else None
 
     @property
     def writes(self):

@@ -19,6 +19,7 @@ import numpy as np
 from ttd.record.schedule import (
     EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_HOSTCALL, EXIT_TAILCALL, EXIT_THROW, FX_LOCAL, Schedule,
 )
+from ttd.replay.fastforward import expand_rows
 from ttd.replay.machine import Frame, read_value
 
 
@@ -161,16 +162,9 @@ def walk_chunk(tables: StackTables, machine, frames: list[Frame], prev_block: in
     sel = np.flatnonzero(within & (np.arange(n) >= live_start))
     latest: dict[int, list[tuple[int, int]]] = {}
     if sel.size and tables.lw_local.size:
-        bids = ids[sel]
-        counts = tables.lw_start[bids + 1] - tables.lw_start[bids]
-        has = counts > 0
-        sel, bids, counts = sel[has], bids[has], counts[has]
-        if sel.size:
-            total = int(counts.sum())
-            rep_k = np.repeat(sel, counts)
-            first_w = np.repeat(tables.lw_start[bids], counts)
-            within_idx = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            w = first_w + within_idx
+        rep_k, w = expand_rows(tables.lw_start, ids, sel)
+        if rep_k.size:
+            total = rep_k.shape[0]
             level = depths[rep_k]
             key = level * tables.max_locals + tables.lw_local[w]
             rev = key[::-1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -82,8 +82,6 @@ class Trace:
         self._load_chunk = lru_cache(maxsize=16)(self._load_chunk_uncached)
         self._frames: dict[int, tuple[list, int]] | None = None  # in-memory index, if needed
         self._pc_index = None  # built by the replay session on first use
-        self._stack_tables: StackTables | None = None
-        self._effect_tables: EffectTables | None = None
         self._blocks_cache: dict[int, np.ndarray] = {}  # a bitmap per chunk: blocks/8 bytes
         self._base: tuple[int, list[bytearray]] | None = None  # never mutated
         self._pages: dict[bytes, bytes] = {}  # pages are immutable by digest: a FIFO cache
@@ -240,12 +238,18 @@ class Trace:
         out[n] = ([f.to_wire() for f in frames], prev)
         return out
 
+    @cached_property
+    def stack_tables(self) -> StackTables:
+        return StackTables(self.schedule)
+
+    @cached_property
+    def effect_tables(self) -> EffectTables:
+        return EffectTables(self.schedule)
+
     def chunk_stack(self, ch: Chunk, frames: list[Frame], prev: int) -> ChunkStack:
         """Depth of each block of `ch` and the frames after it, from the frames before it."""
-        if self._stack_tables is None:
-            self._stack_tables = StackTables(self.schedule)
         full_last = not len(ch.ids) or ch.last_steps == int(self.block_steps[ch.ids[-1]])
-        got = walk_chunk(self._stack_tables, self.machine, frames, prev, ch.ids, ch.voffs,
+        got = walk_chunk(self.stack_tables, self.machine, frames, prev, ch.ids, ch.voffs,
                          ch.vals, full_last)
         if got is not None:
             return got
@@ -315,23 +319,16 @@ class Trace:
             return
         got = None
         if k < len(ch.ids):
-            got = self.chunk_stack_prefix(ch, st.frames, st.prev_block, k)
+            got = walk_chunk(self.stack_tables, self.machine, st.frames, st.prev_block,
+                             ch.ids[:k], ch.voffs, ch.vals, True)
         if got is None:
             self.run_chunk(st, ch, upto_block=k)
             return
-        if self._effect_tables is None:
-            self._effect_tables = EffectTables(self.schedule)
-        fast_forward(self, self._effect_tables, st, ch, k)
+        fast_forward(self, self.effect_tables, st, ch, k)
         st.frames = got.frames
         st.prev_block = int(ch.ids[k - 1])
         st.blocks_done += k
         st.steps_done += int(ch.step_starts[k])
-
-    def chunk_stack_prefix(self, ch: Chunk, frames: list[Frame], prev: int, k: int):
-        if self._stack_tables is None:
-            self._stack_tables = StackTables(self.schedule)
-        return walk_chunk(self._stack_tables, self.machine, frames, prev, ch.ids[:k], ch.voffs,
-                          ch.vals, True)
 
     def run_chunk(self, st: MachineState, ch: Chunk, upto_block: int | None = None) -> None:
         """Apply a chunk's blocks to `st` (all of them, or those before `upto_block`)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ttd.record.schedule import FX_COPY, FX_FILL, FX_INIT, FX_LOAD, FX_STORE
+from ttd.replay.fastforward import expand_rows, gather_le
 from ttd.replay.trace import Chunk, Trace
 
 PAGE_SHIFT = 16  # the recorder's written-page maps have 64 KiB pages
@@ -41,13 +42,12 @@ class WriteIndex:
         self.trace = trace
         self.reads = reads
         blocks = trace.schedule.blocks
-        starts, counts = [], []
+        starts = []
         f_step, f_voff, f_off, f_width, f_64, f_mem = [], [], [], [], [], []
         self.bulk_blocks = set()
         wanted = FX_LOAD if reads else FX_STORE
         for bid, b in enumerate(blocks):
             starts.append(len(f_step))
-            n = 0
             for fx in b.effects:
                 if fx[1] == wanted:
                     width = fx[3] if fx[3] > 0 else -fx[3]
@@ -57,12 +57,9 @@ class WriteIndex:
                     f_width.append(width)
                     f_64.append(bool(fx[6]))
                     f_mem.append(fx[2])
-                    n += 1
                 elif fx[1] in ((FX_COPY,) if reads else (FX_FILL, FX_COPY, FX_INIT)):
                     self.bulk_blocks.add(bid)
-            counts.append(n)
-        self.fx_start = np.array(starts, dtype=np.int64)
-        self.fx_count = np.array(counts, dtype=np.int64)
+        self.fx_rows = np.array(starts + [len(f_step)], dtype=np.int64)  # CSR row starts
         self.fx_step = np.array(f_step, dtype=np.int64)
         self.fx_voff = np.array(f_voff, dtype=np.int64)
         self.fx_off = np.array(f_off, dtype=np.int64)
@@ -109,19 +106,14 @@ class WriteIndex:
 
     def _build(self, ch: Chunk) -> Writes:
         ids = ch.ids.astype(np.int64)
-        counts = self.fx_count[ids]
-        total = int(counts.sum())
-        blk = np.repeat(np.arange(ids.size), counts)
-        first = np.repeat(np.cumsum(counts) - counts, counts)
-        fx = self.fx_start[ids][blk] + (np.arange(total) - first)
+        blk, fx = expand_rows(self.fx_rows, ids, np.arange(ids.size))
         rel = ch.step_starts[blk] + self.fx_step[fx]
         pos = ch.voffs[blk] + self.fx_voff[fx]
         raw = np.frombuffer(ch.vals, dtype=np.uint8)
-        addr = np.zeros(total, dtype=np.int64)
-        nbytes = np.where(self.fx_64[fx], 8, 4)
-        for k in range(8):
-            use = nbytes > k
-            addr[use] |= raw[pos[use] + k].astype(np.int64) << (8 * k)
+        addr = gather_le(raw, pos, 4)
+        is64 = self.fx_64[fx]
+        if is64.any():
+            addr[is64] = gather_le(raw, pos[is64], 8)
         addr += self.fx_off[fx]
         size = self.fx_width[fx]
         mem = self.fx_mem[fx]
