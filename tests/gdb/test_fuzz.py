@@ -101,7 +101,7 @@ def test_random_bytes(noise, cuts, raising, ack_mode):
 
 @SETTINGS
 @given(wire(), st.lists(st.integers(0, 5000), max_size=10), st.booleans(), st.booleans(),
-       st.sampled_from([64, 256, 0x10000]))
+       st.sampled_from([160, 256, 0x10000]))  # >= the fixed qSupported reply (140 bytes)
 def test_mutated_lldb_packets(stream, cuts, raising, ack_mode, max_packet):
     _payloads, data = stream
     target = FakeTarget(fail={"*"} if raising else set())
