@@ -4,7 +4,8 @@ Records a CPU-bound program (10^8 steps by default), then measures: opening the 
 producing the first stop, a breakpoint search across the whole trace forwards and backwards
 (a pc that runs only near the end / the start), `bs` (one step back) and `vCont;s` (one step
 forward) at random positions, `bc` with no breakpoints (back to the start), and seeks to
-random steps (p50/p99).
+random steps (p50/p99). Each move includes what a stop shows: the call stack and 1 KiB of
+memory at the stack pointer.
 
     python -m benchmarks.replay_bench [--trace PATH] [--smoke]
 """
@@ -59,17 +60,28 @@ def measure(path: Path, samples: int) -> dict:
     out["bp_search_backward_ms"] = round((time.perf_counter() - t) * 1e3, 1)
     s.remove_breakpoint(early_pc)
 
+    def stop_view() -> None:
+        # what a debugger shows at a stop: the call stack and the memory at the stack pointer
+        # (memory pages load lazily, so a seek alone would undercount)
+        cur = s.cursor
+        cur.call_stack()
+        if cur.st.globals and cur.st.memories:
+            cur.read_memory(max(0, min(cur.st.globals[0], len(cur.st.memories[0]) - 1024)), 1024)
+
     seeks, backs, fwds = [], [], []
     for _ in range(samples):
         step = rng.randrange(1, total - 1)
         t = time.perf_counter()
         s.goto(step)
+        stop_view()
         seeks.append(time.perf_counter() - t)
         t = time.perf_counter()
         s.step_backward()
+        stop_view()
         backs.append(time.perf_counter() - t)
         t = time.perf_counter()
         s.step_forward()
+        stop_view()
         fwds.append(time.perf_counter() - t)
     out["seek"] = _ms(seeks)
     out["bs"] = _ms(backs)

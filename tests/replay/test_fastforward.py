@@ -9,6 +9,7 @@ import pytest
 import wasmtime
 
 from tests.replay.test_stackwalk import ROOT, _record
+from ttd.replay.lazy_memory import materialize
 from ttd.replay.trace import Trace
 from ttd.store.trace_store import TraceStore
 
@@ -18,7 +19,7 @@ WAT = ["bulk", "memory", "multimemory", "simd", "calls"]
 
 
 def _state(st):
-    return ([f.to_wire() for f in st.frames], list(st.globals), [bytes(m) for m in st.memories],
+    return ([f.to_wire() for f in st.frames], list(st.globals), [bytes(materialize(m)) for m in st.memories],
             st.prev_block, st.blocks_done, st.steps_done)
 
 

@@ -28,11 +28,11 @@ def test_every_changed_byte_is_covered_by_a_write(name, tmp_path):
     steps, addrs, sizes = np.concatenate(steps), np.concatenate(addrs), np.concatenate(sizes)
     assert steps.size and np.all(np.diff(steps) >= 0)
     bounds = list(range(0, trace.total_steps - 1, WINDOW))[:40] + [trace.total_steps - 1]
-    prev = np.frombuffer(bytes(cur.st.memories[0]), dtype=np.uint8)
+    prev = np.frombuffer(cur.read_memory(0, len(cur.st.memories[0])), dtype=np.uint8)
     checked = 0
     for a, b in zip(bounds, bounds[1:]):
         cur.seek(b)
-        mem = np.frombuffer(bytes(cur.st.memories[0]), dtype=np.uint8)
+        mem = np.frombuffer(cur.read_memory(0, len(cur.st.memories[0])), dtype=np.uint8)
         changed = np.flatnonzero(mem[: prev.size] != prev)
         covered = np.zeros(mem.size, dtype=bool)
         sel = np.flatnonzero((steps >= a) & (steps < b))

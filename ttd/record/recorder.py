@@ -24,7 +24,7 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
-from ttd.record.snapshot import MemorySnapshotter, live_view, memory_digest
+from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_view, memory_digest
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
@@ -246,7 +246,7 @@ class Recorder:
 
         snap = MemorySnapshotter(len(mems))
         state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False,
-                 "files": {}}
+                 "pending_all": False, "files": {}}
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
@@ -256,23 +256,45 @@ class Recorder:
         dirty_maps = [None if base is None else trace_view[base:base + DIRTY_MAP]
                       for base in layout.dirty_maps]
 
-        def capture(seq: int, full: bool = False) -> Boundary:
+        # 64 KiB pages written since the last memory snapshot, per memory (None: not tracked)
+        pending = [None if dm is None else np.zeros(DIRTY_MAP, dtype=bool) for dm in dirty_maps]
+        policy = SnapshotPolicy()
+
+        def capture(seq: int, full: bool = False, recorded: int = 0) -> Boundary:
             views = [live_view(m.data_ptr(store), m.data_len(store)) for m in mems]
             # a store beyond the memory's end traps before it writes: only its pages count
             spans = [min(DIRTY_MAP, (v.shape[0] >> DIRTY_SHIFT) + 1) for v in views]
-            written = None
+            written = None  # written in this chunk: what "who wrote this" searches skip by
             if not full:
                 written = []
-                for dm, n in zip(dirty_maps, spans):
+                for dm, pend, n in zip(dirty_maps, pending, spans):
                     if dm is None or state["all_dirty"]:
                         written.append(None)
                     else:
-                        written.append(np.flatnonzero(dm[:n]))
-            versions, pages, sizes = snap.capture(views, written)
+                        w = np.flatnonzero(dm[:n])
+                        pend[w] = True
+                        written.append(w)
             for dm, n in zip(dirty_maps, spans):
                 if dm is not None:
                     dm[:n] = 0
+            all_dirty = state["all_dirty"] or state["pending_all"]
+            candidates = None if full or all_dirty else \
+                [None if pend is None else np.flatnonzero(pend) for pend in pending]
+            dirty_bytes = sum(v.shape[0] if c is None else c.size << DIRTY_SHIFT
+                              for v, c in zip(views, candidates or [None] * len(views)))
             state["all_dirty"] = False
+            if full or policy.take(dirty_bytes, recorded):
+                versions, pages, sizes = snap.capture(views, candidates)
+                for pend in pending:
+                    if pend is not None:
+                        pend[:] = False
+                state["pending_all"] = False
+                taken = True
+            else:
+                # memory here is rebuilt on replay from the last snapshot and the chunks since
+                versions, pages, sizes = [], {}, [v.shape[0] for v in views]
+                state["pending_all"] = all_dirty
+                taken = False
             bitmaps = None
             if written is not None:
                 bitmaps = []
@@ -283,7 +305,7 @@ class Recorder:
                     bits = np.zeros(((size + (1 << DIRTY_SHIFT) - 1) >> DIRTY_SHIFT) or 1, dtype=bool)
                     bits[w[w < bits.shape[0]]] = True
                     bitmaps.append(np.packbits(bits).tobytes())
-            return Boundary(seq, read_globals(), sizes, versions, pages, bitmaps)
+            return Boundary(seq, read_globals(), sizes, versions, pages, bitmaps, taken)
 
         def take_buffers() -> tuple[bytes, bytes]:
             n_ids = tpi.value(store) - layout.id_base
@@ -301,7 +323,7 @@ class Recorder:
             seq = state["seq"]
             if ids:
                 state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
-            writer.chunk(seq, ids, vals, state["host"], capture(seq + 1))
+            writer.chunk(seq, ids, vals, state["host"], capture(seq + 1, recorded=len(ids) + len(vals)))
             state["seq"] = seq + 1
             state["blocks"] += len(ids) // 4
             state["host"] = []

@@ -31,6 +31,33 @@ def live_view(ptr, size: int) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8)
 
 
+class SnapshotPolicy:
+    """Whether a chunk boundary stores the pages written since the last snapshot.
+
+    Most chunks write a few pages, and a snapshot at every boundary costs little. A program
+    that scatters writes across a large array (a sieve) rewrites every page in every chunk:
+    its snapshots would outweigh the chunks themselves. Then a snapshot is taken only when
+    the pages to compare are no more than RATIO times the bytes recorded since the last one,
+    or after MAX_GAP chunks without one: a seek rebuilds memory from the last snapshot by
+    applying the recorded stores of at most MAX_GAP - 1 chunks.
+    """
+
+    RATIO = 1.0
+    MAX_GAP = 8
+
+    def __init__(self) -> None:
+        self.recorded = 0  # bytes of block ids and values since the last snapshot
+        self.gap = 0  # boundaries since the last snapshot
+
+    def take(self, dirty_bytes: int, recorded: int) -> bool:
+        self.recorded += recorded
+        self.gap += 1
+        if dirty_bytes <= self.RATIO * self.recorded or self.gap >= self.MAX_GAP:
+            self.recorded = self.gap = 0
+            return True
+        return False
+
+
 class MemorySnapshotter:
     def __init__(self, n_memories: int):
         self.shadow = [np.zeros(0, dtype=np.uint8) for _ in range(n_memories)]

@@ -34,9 +34,13 @@ class Boundary:
     # per memory, a bitmap of the 64 KiB pages written since the previous boundary (where a
     # store starts), or None when unknown; lets "who wrote this" skip whole chunks
     written: list[bytes | None] | None = None
+    # False: no pages stored here (see SnapshotPolicy); memory is rebuilt from an earlier one
+    snapshot: bool = True
 
     def state(self) -> bytes:
         cp = {"globals": self.globals, "mem_sizes": self.mem_sizes}
+        if not self.snapshot:
+            cp["snapshot"] = False
         if self.written is not None:
             cp["written_before"] = self.written
         return codec.pack(cp)

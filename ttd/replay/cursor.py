@@ -7,6 +7,7 @@ starts from the nearest chunk checkpoint. Nothing here knows about gdb-remote.
 
 from __future__ import annotations
 
+from ttd.replay.lazy_memory import touch
 from ttd.replay.machine import MachineState
 from ttd.replay.trace import Chunk, Trace
 
@@ -131,4 +132,5 @@ class Cursor:
         mems = self.st.memories
         if memory >= len(mems) or addr < 0 or n < 0 or addr + n > len(mems[memory]):
             return None
+        touch(mems[memory], addr, addr + n)
         return bytes(mems[memory][addr:addr + n])

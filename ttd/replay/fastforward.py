@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ttd.record.schedule import FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_INIT, FX_STORE, Schedule
+from ttd.replay.lazy_memory import touch_ranges
 from ttd.replay.machine import MachineState, ReplayError, read_value
 
 _BULK = (FX_GROW, FX_FILL, FX_COPY, FX_INIT)
@@ -111,7 +112,7 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
     width = t.s_width[row]
     vpos = base + t.s_val[row]
     mem = t.s_mem[row]
-    for mi in np.unique(mem).tolist():
+    for mi in ([0] if len(st.memories) == 1 else np.unique(mem).tolist()):
         sel = mem == mi
         if mi >= len(st.memories):
             raise ReplayError(f"store to memory {mi}, which does not exist")
@@ -122,16 +123,38 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
         # a slot written again and again (the stack) counts once: its last write
         key = (a << 5 | w)[::-1]
         _, idx = np.unique(key, return_index=True)
-        keep = np.sort(a.shape[0] - 1 - idx)
-        a, w, v = a[keep], w[keep], v[keep]
-        # then one entry per byte, in write order; the last write of each byte wins
-        n = int(w.sum())
-        within = np.arange(n) - np.repeat(np.cumsum(w) - w, w)
-        dst = np.repeat(a, w) + within
-        src = np.repeat(v, w) + within
-        uniq, idx = np.unique(dst[::-1], return_index=True)
+        pos = a.shape[0] - 1 - idx  # position in write order; entries ordered by address
+        a, w, v = a[pos], w[pos], v[pos]
+        touch_ranges(m, a, a + w)
         view = np.frombuffer(m, dtype=np.uint8)
-        view[uniq] = raw[src[::-1][idx]]
+        # slots that overlap no other (most of them) have one writer per byte: scatter them
+        # in any order; the rest (a stack slot reused at another width) byte by byte, the
+        # last write of each byte winning
+        alone = np.ones(a.shape[0], dtype=bool)
+        if a.shape[0] > 1:
+            fresh = a[1:] >= np.maximum.accumulate(a + w)[:-1]  # starts a new cluster
+            alone[1:] = fresh
+            alone[:-1] &= fresh
+        _scatter(view, raw, a[alone], w[alone], v[alone], last_wins=False)
+        if not alone.all():
+            order = np.argsort(pos[~alone], kind="stable")
+            _scatter(view, raw, a[~alone][order], w[~alone][order], v[~alone][order],
+                     last_wins=True)
+
+
+def _scatter(view: np.ndarray, raw: np.ndarray, a: np.ndarray, w: np.ndarray, v: np.ndarray,
+             last_wins: bool) -> None:
+    """Copy w bytes from raw[v] to view[a] for each entry, in order when they overlap."""
+    n = int(w.sum())
+    if not n:
+        return
+    within = np.arange(n) - np.repeat(np.cumsum(w) - w, w)
+    dst = np.repeat(a, w) + within
+    src = np.repeat(v, w) + within
+    if last_wins:
+        dst, idx = np.unique(dst[::-1], return_index=True)
+        src = src[::-1][idx]
+    view[dst] = raw[src]
 
 
 def gather_le(raw: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
@@ -142,7 +165,8 @@ def gather_le(raw: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def fast_forward(trace, t: EffectTables, st: MachineState, ch, k: int) -> None:
+def fast_forward(trace, t: EffectTables, st: MachineState, ch, k: int,
+                 with_globals: bool = True) -> None:
     """Memory and globals of `st` (at the start of chunk `ch`) moved past its first k blocks.
 
     The caller sets the frames (the stack walk) and the counters.
@@ -152,7 +176,8 @@ def fast_forward(trace, t: EffectTables, st: MachineState, ch, k: int) -> None:
     ids = ch.ids[:k].astype(np.int64)
     voffs = ch.voffs
     vals = ch.vals
-    apply_globals(t, st, ids, voffs, vals)
+    if with_globals:
+        apply_globals(t, st, ids, voffs, vals)
     m = trace.machine
     if not m.track_memory or not st.memories:
         return

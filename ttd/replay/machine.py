@@ -14,6 +14,7 @@ from ttd.record.schedule import (
     EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_HOSTCALL, EXIT_TAILCALL, EXIT_THROW, FX_COPY, FX_FILL,
     FX_GLOBAL, FX_GROW, FX_INIT, FX_LOAD, FX_LOCAL, FX_RESULT, FX_STORE, VT_SIZE, Block, Schedule,
 )
+from ttd.replay.lazy_memory import materialize, touch
 
 PAGE = 65536
 MAX_MEMORY = 1 << 32  # the most linear memory replay rebuilds
@@ -56,7 +57,7 @@ class MachineState:
     def copy(self) -> "MachineState":
         return MachineState(
             frames=[Frame(f.func, list(f.locals), f.pc, f.ret_pc) for f in self.frames],
-            globals=list(self.globals), memories=[bytearray(m) for m in self.memories],
+            globals=list(self.globals), memories=[bytearray(materialize(m)) for m in self.memories],
             prev_block=self.prev_block, blocks_done=self.blocks_done,
             steps_done=self.steps_done, data_dropped=set(self.data_dropped))
 
@@ -199,6 +200,7 @@ class Machine:
             data = vals[vstart:vstart + lane_bytes]
         if ea + len(data) > len(mem):
             raise ReplayError(f"recorded store at {ea:#x} outside memory {fx[2]}")
+        touch(mem, ea, ea + len(data))
         mem[ea:ea + len(data)] = data
 
     def _bulk(self, st: MachineState, fx: tuple, vals: bytes, vbase: int) -> None:
@@ -221,6 +223,7 @@ class Machine:
             m = st.memories[mem]
             if d + n > len(m):
                 raise ReplayError("recorded memory.fill outside memory")
+            touch(m, d, d + n)
             m[d:d + n] = bytes([val]) * n
         elif kind == FX_COPY:
             dm, sm, voff, d64, s64, n64 = fx[2:8]
@@ -232,6 +235,8 @@ class Machine:
             dst, src = st.memories[dm], st.memories[sm]
             if d + n > len(dst) or s + n > len(src):
                 raise ReplayError("recorded memory.copy outside memory")
+            touch(src, s, s + n)
+            touch(dst, d, d + n)
             dst[d:d + n] = src[s:s + n]
         elif kind == FX_INIT:
             mem, seg, voff, is64 = fx[2:6]
@@ -245,6 +250,7 @@ class Machine:
             m = st.memories[mem]
             if s + n > len(src) or d + n > len(m):
                 raise ReplayError("recorded memory.init outside bounds")
+            touch(m, d, d + n)
             m[d:d + n] = src[s:s + n]
 
     def apply_host(self, st: MachineState, regions: list) -> None:
@@ -253,6 +259,7 @@ class Machine:
         for addr, data in regions:
             if mem is None or addr + len(data) > len(mem):
                 raise ReplayError(f"host write at {addr:#x} outside memory")
+            touch(mem, addr, addr + len(data))
             mem[addr:addr + len(data)] = data
 
     # ---- whole blocks -------------------------------------------------------------------

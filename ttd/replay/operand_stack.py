@@ -38,6 +38,7 @@ import numpy as np
 from ttd.record.schedule import (
     FX_GROW, FX_LOCAL, FX_RESULT, VT_F32, VT_F64, VT_I32, VT_I64, VT_REF, VT_SIZE, VT_V128,
 )
+from ttd.replay.lazy_memory import touch
 from ttd.replay.machine import _UNPACK, read_value
 from ttd.replay.numerics import NUMERIC, SIMD, join, lanes, shuffle, simd_lane_op
 from ttd.wasm.errors import WasmError
@@ -782,6 +783,7 @@ class OperandStacks:
                     ea = addr + offset
                     m = mems[mem]
                     if ea + width <= len(m):
+                        touch(m, ea, ea + width)
                         raw = int.from_bytes(m[ea:ea + width], "little")
                         value = dec(raw)
             stack.append((vt, value))

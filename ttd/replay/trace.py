@@ -16,6 +16,7 @@ from ttd.record.schedule import VT_SIZE, Schedule
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.machine import Frame, Machine, MachineState, ReplayError
 from ttd.replay.fastforward import EffectTables, fast_forward
+from ttd.replay.lazy_memory import LazyMemory, MemoryImage
 from ttd.replay.stackwalk import ChunkStack, StackTables, walk_chunk
 from ttd.replay.validate import check_checkpoint, check_chunk_index, check_info, check_schedule
 from ttd.store import codec
@@ -26,6 +27,7 @@ from ttd.wasm.module import Module, parse_module
 
 MAX_MEMORY = 1 << 32
 PAGE_CACHE = 8192  # decoded 4 KiB pages kept (32 MiB)
+IMAGES_KEPT = 4  # memory images of chunk starts kept (with the pages replay rebuilt)
 MAX_CHUNK_VALUES = 1 << 30  # recorded values of one chunk (the recorder flushes at 1 MiB)
 MAX_CHECKPOINT = 1 << 28  # a decoded checkpoint: a million frames with their locals
 
@@ -83,8 +85,10 @@ class Trace:
         self._frames: dict[int, tuple[list, int]] | None = None  # in-memory index, if needed
         self._pc_index = None  # built by the replay session on first use
         self._blocks_cache: dict[int, np.ndarray] = {}  # a bitmap per chunk: blocks/8 bytes
-        self._base: tuple[int, list[bytearray]] | None = None  # never mutated
+        self._images: dict[int, list[MemoryImage]] = {}  # an LRU of chunk starts, oldest first
+        self._scratch: list[LazyMemory] = []  # buffers image_at replays stores into
         self._pages: dict[bytes, bytes] = {}  # pages are immutable by digest: a FIFO cache
+        self._snapshot_before: dict[int, int] = {}
 
     # ---- chunks ---------------------------------------------------------------------------
 
@@ -182,37 +186,96 @@ class Trace:
             raise CorruptTrace(f"checkpoint {seq}: {e}") from None
         return check_checkpoint(cp, seq, self.schedule)
 
-    def memory_at(self, seq: int, mem_sizes: list[int]) -> list[bytearray]:
-        """Linear memories as they were at the start of chunk `seq`, from stored pages."""
-        out = []
-        for mi, size in enumerate(mem_sizes):
+    def has_snapshot(self, seq: int) -> bool:
+        """Were memory pages stored at the start of chunk `seq`? (see SnapshotPolicy)"""
+        return seq <= 0 or self.checkpoint(seq).get("snapshot", True) is not False
+
+    def snapshot_before(self, seq: int) -> int:
+        """The latest chunk start at or before `seq` with its memory pages stored."""
+        s = self._snapshot_before.get(seq)
+        if s is None:
+            s = seq
+            while not self.has_snapshot(s):
+                s -= 1
+            if len(self._snapshot_before) > 1 << 16:
+                self._snapshot_before.clear()
+            self._snapshot_before[seq] = s
+        return s
+
+    def image_at(self, seq: int) -> list[MemoryImage]:
+        """Where each page of memory at the start of chunk `seq` comes from: the pages stored
+        at the last snapshot, and the pages the recorded stores of the chunks since changed
+        (moved forward from a closer image already built, when there is one)."""
+        got = self._images.pop(seq, None)
+        if got is not None:
+            self._images[seq] = got  # most recently used last
+            return got
+        s = self.snapshot_before(seq)
+        if s == seq:
+            images = [MemoryImage(size, self._page_table(seq, mi, size))
+                      for mi, size in enumerate(self._mem_sizes(seq))]
+        else:
+            start = max((b for b in self._images if s <= b < seq), default=s)
+            base = self.image_at(start)
+            mems = self._scratch = [_reset(old, img, self.page_bytes) for old, img
+                                    in zip(self._scratch + [None] * len(base), base)]
+            st = MachineState(frames=[], globals=[0] * len(self.schedule.globals), memories=mems)
+            for c in range(start, seq):
+                ch = self.chunk(c)
+                fast_forward(self, self.effect_tables, st, ch, len(ch.ids), with_globals=False)
+            if [len(m) for m in st.memories] != self._mem_sizes(seq):
+                raise CorruptTrace(f"memory sizes replayed up to chunk {seq} differ from its checkpoint")
+            images = [MemoryImage(len(m), img.digests, {**img.overlay, **m.loaded_pages()})
+                      for m, img in zip(st.memories, base)]
+        self._images[seq] = images
+        while len(self._images) > IMAGES_KEPT:
+            self._images.pop(next(iter(self._images)))
+        return images
+
+    def _mem_sizes(self, seq: int) -> list[int]:
+        sizes = list(self.checkpoint(seq).get("mem_sizes", []))
+        for mi, size in enumerate(sizes):
             if not 0 <= size <= MAX_MEMORY:
                 raise CorruptTrace(f"memory {mi} size {size} in checkpoint {seq} is impossible")
-            mem = bytearray(size)
-            table = [(page, digest) for page, digest in self.store.page_table(seq, mi).items()
-                     if digest != ZERO_DIGEST and 0 <= page * SNAP_PAGE < size]
-            cache = self._pages
-            have: dict[bytes, bytes] = {}
-            missing = []
-            for _p, d in table:
-                raw = cache.get(d)
-                if raw is None:
-                    missing.append(d)
-                else:
-                    have[d] = raw
-            if missing:
-                got = self.store.pages(missing, max_size=SNAP_PAGE)
-                have.update(got)
-                for d, raw in got.items():
-                    cache[d] = raw
-                    if len(cache) > PAGE_CACHE:
-                        cache.pop(next(iter(cache)))
-            for page, digest in table:
-                raw = have[digest]
-                lo = page * SNAP_PAGE
-                mem[lo:lo + len(raw)] = raw[: max(0, size - lo)]
-            out.append(mem)
-        return out
+        return sizes
+
+    def _page_table(self, seq: int, mi: int, size: int) -> dict[int, bytes]:
+        return {page: digest for page, digest in self.store.page_table(seq, mi).items()
+                if digest != ZERO_DIGEST and 0 <= page * SNAP_PAGE < size}
+
+    def page_bytes(self, digests: list[bytes]) -> dict[bytes, bytes]:
+        """Stored pages by digest, through a FIFO cache (pages never change)."""
+        cache = self._pages
+        have: dict[bytes, bytes] = {}
+        missing = []
+        for d in digests:
+            raw = cache.get(d)
+            if raw is None:
+                missing.append(d)
+            else:
+                have[d] = raw
+        if missing:
+            got = self.store.pages(missing, max_size=SNAP_PAGE)
+            for d in missing:
+                if d not in got:
+                    raise CorruptTrace("a memory page the trace refers to is missing")
+            have.update(got)
+            for d, raw in got.items():
+                cache[d] = raw
+                if len(cache) > PAGE_CACHE:
+                    cache.pop(next(iter(cache)))
+        return have
+
+    def memory_at(self, seq: int) -> list[bytearray]:
+        """Linear memories at the start of chunk `seq`, every page loaded."""
+        return [LazyMemory(img.size, img, self.page_bytes).materialize()
+                for img in self.image_at(seq)]
+
+    def stored_memory(self, seq: int) -> list[bytearray]:
+        """Linear memories at the start of chunk `seq` from the pages stored there alone."""
+        return [LazyMemory(size, MemoryImage(size, self._page_table(seq, mi, size)),
+                           self.page_bytes).materialize()
+                for mi, size in enumerate(self._mem_sizes(seq))]
 
     def walk_frames(self, progress=None, blocks: dict[int, bytes] | None = None
                     ) -> dict[int, tuple[list, int]]:
@@ -274,9 +337,8 @@ class Trace:
 
     def state_at_chunk(self, seq: int, with_memory: bool = True,
                        reuse: list[bytearray] | None = None) -> MachineState:
-        """State at the start of chunk `seq`. The memories of the last chunk asked for are
-        kept, so seeking again inside it (a reverse step) copies them instead of reassembling
-        pages; `reuse` are buffers of a state no longer needed, overwritten in place."""
+        """State at the start of chunk `seq`, its memory lazy: pages load when touched.
+        `reuse` are memories of a state no longer needed, whose buffers are taken over."""
         cp = self.checkpoint(seq)
         if "frames" not in cp:
             if self._frames is None:
@@ -285,16 +347,10 @@ class Trace:
             cp = dict(cp, frames=frames, prev=prev)
         mem_sizes = list(cp.get("mem_sizes", []))
         if with_memory:
-            if self._base is None or self._base[0] != seq:
-                self._base = (seq, self.memory_at(seq, mem_sizes))
             mems = []
-            for i, base in enumerate(self._base[1]):
-                if reuse is not None and i < len(reuse) and len(reuse[i]) == len(base) \
-                        and reuse[i] is not base:
-                    reuse[i][:] = base
-                    mems.append(reuse[i])
-                else:
-                    mems.append(bytearray(base))
+            for i, img in enumerate(self.image_at(seq)):
+                old = reuse[i] if reuse is not None and i < len(reuse) else None
+                mems.append(_reset(old, img, self.page_bytes))
         else:
             mems = [bytearray() for _ in mem_sizes]
         first_block, first_step = (self.chunks[seq][3], self.chunks[seq][1]) if seq < len(self.chunks) \
@@ -307,7 +363,7 @@ class Trace:
     def initial_state(self, with_memory: bool = True) -> MachineState:
         cp = self.checkpoint(0)
         mem_sizes = list(cp.get("mem_sizes", []))
-        mems = self.memory_at(0, mem_sizes) if with_memory else [bytearray() for _ in mem_sizes]
+        mems = self.stored_memory(0) if with_memory else [bytearray() for _ in mem_sizes]
         return MachineState(frames=[], globals=list(cp.get("globals", [])), memories=mems)
 
     # ---- sequential replay ----------------------------------------------------------------
@@ -342,6 +398,14 @@ class Trace:
         for k in range(n):
             steps = ch.last_steps if k == last and ch.last_steps != self.block_steps[ids[k]] else None
             m.run_block(st, ids[k], vals, voffs[k], host.get(k), steps)
+
+
+def _reset(old: bytearray | None, image: MemoryImage, fetch) -> LazyMemory:
+    """`old` (a buffer no longer needed) made lazily into `image`, or a new memory."""
+    if type(old) is LazyMemory:
+        old.reset(image, fetch)
+        return old
+    return LazyMemory(image.size, image, fetch)
 
 
 def value_bytes(value: int, vt: int) -> bytes:

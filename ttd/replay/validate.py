@@ -206,6 +206,8 @@ def check_checkpoint(cp: Any, seq: int, sched: Schedule) -> dict:
             raise bad("frames malformed")
         for f in frames:
             check_frame(f, sched, bad)
+    if not isinstance(cp.get("snapshot", True), bool):
+        raise bad("snapshot flag malformed")
     prev = cp.get("prev", -1)
     if not isinstance(prev, int) or not -1 <= prev < len(sched.blocks):
         raise bad(f"previous block {prev!r} does not exist")
