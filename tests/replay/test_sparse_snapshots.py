@@ -92,3 +92,22 @@ def test_a_malformed_snapshot_flag_is_a_corrupt_trace(tmp_path):
     with TraceStore.open(path) as store:
         with pytest.raises(CorruptTrace, match="snapshot flag"):
             Trace(store).checkpoint(1)
+
+
+def test_keyframes_after_many_versions_answer_like_the_scan(tmp_path, monkeypatch):
+    """The writer's extra page-table keyframes (after many page versions) hold exactly the
+    table a scan of every version finds."""
+    import ttd.record.writer as writer_mod
+
+    monkeypatch.setattr(writer_mod, "KEYFRAME_ROWS", 8)
+    path = _record(ROOT / "programs" / "heap.wasm", [], tmp_path / "t.db", 4 * 97)
+    with TraceStore.open(path) as store:
+        seqs = [s for (s,) in store._conn.exec_driver_sql(
+            "SELECT chunk_seq FROM page_keyframes WHERE memory = 0")]
+        assert any(s % 64 for s in seqs)  # not only the regular ones
+        n = len(Trace(store).chunks)
+        for seq in list(range(0, n + 1, 3)) + seqs:
+            fast = store.page_table(seq, 0)
+            store._use_keyframes = False
+            assert fast == store.page_table(seq, 0), seq
+            store._use_keyframes = True

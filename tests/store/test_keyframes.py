@@ -266,3 +266,40 @@ def test_corrupt_keyframe_is_a_corrupt_trace(tmp_path: Path) -> None:
     conn.close()
     with TraceStore.open(path) as store, pytest.raises(CorruptTrace, match="page keyframe"):
         store.page_table(K + 1, 0)
+
+
+def test_extra_keyframes_from_a_writer_answer_like_the_scan(tmp_path: Path) -> None:
+    """put_keyframe() between the regular ones: the same page tables, and versions that
+    arrive late for a chunk at or before an extra keyframe drop it."""
+    versions = versions_for(3 * K + 5, seed=3)
+    path = tmp_path / "t.ttd"
+    extra = [7, 30, K + 1, 2 * K + 9]
+    with TraceStore.create(path) as store:
+        store.set_info(status="complete")
+        late = versions.pop(K - 3)  # written after the extra keyframe at K + 1
+        for seq in sorted(versions):
+            store.put_page_versions(seq, versions[seq])
+            if seq in extra:
+                for m in (0, 1):
+                    store.put_keyframe(m, seq, model_table(versions, seq, m))
+        assert {s for _m, s in keyframe_rows_of(store)} >= set(extra)
+        store.put_page_versions(K - 3, late)
+        versions[K - 3] = late
+        kept = keyframe_rows_of(store)
+        hit = {m for m, _p, _d in late}
+        assert hit
+        for m in (0, 1):  # the regular ones come back; the extra ones after the late chunk go
+            assert (m, 7) in kept and (m, 30) in kept
+            assert ((m, K + 1) in kept) == ((m, 2 * K + 9) in kept) == (m not in hit)
+        store.commit()
+    for (m, s), table in keyframe_rows(path).items():
+        assert table == model_table(versions, s, m), (m, s)
+    with TraceStore.open(path) as store:
+        for seq in range(-1, 3 * K + 8):
+            for m in (0, 1):
+                assert store.page_table(seq, m) == model_table(versions, seq, m), (seq, m)
+
+
+def keyframe_rows_of(store: TraceStore) -> set[tuple[int, int]]:
+    return {(int(m), int(s)) for m, s in store._conn.exec_driver_sql(
+        "SELECT memory, chunk_seq FROM page_keyframes")}

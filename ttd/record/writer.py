@@ -20,6 +20,9 @@ from ttd.store.trace_store import TraceStore
 
 #: Seconds between commits: each costs an fsync, and a killed recorder loses at most this much.
 COMMIT_EVERY = 1.0
+#: An extra page-table keyframe once this many page versions (and at least as many as the
+#: table has pages) were stored since the last: a seek then reads a keyframe and few versions.
+KEYFRAME_ROWS = 4096
 
 
 @dataclass(slots=True)
@@ -59,6 +62,9 @@ class ChunkWriter:
         self.chunks = 0
         self.committed = time.monotonic()
         self.store: TraceStore | None = None
+        # per memory: the page table as of the last boundary, and versions since its keyframe
+        self.tables: dict[int, dict[int, bytes]] = {}
+        self.since_keyframe: dict[int, int] = {}
         self.thread = threading.Thread(target=self._loop, name="ttd-writer", daemon=True)
         self.thread.start()
 
@@ -92,10 +98,25 @@ class ChunkWriter:
         def job() -> None:
             st = self.store
             st.put_pages(b.pages)
-            st.put_page_versions(b.seq, b.versions)
+            self._versions(b)
             st.put_checkpoint(b.seq, b.state())
             st.commit()
         self.jobs.put(job)
+
+    def _versions(self, b: Boundary) -> None:
+        """Store the boundary's page versions, and a keyframe after many of them."""
+        self.store.put_page_versions(b.seq, b.versions)
+        touched = set()
+        for mi, page, digest in b.versions:
+            self.tables.setdefault(mi, {})[page] = digest
+            touched.add(mi)
+        for mi in touched:
+            n = self.since_keyframe[mi] = self.since_keyframe.get(mi, 0) + \
+                sum(1 for v in b.versions if v[0] == mi)
+            table = self.tables[mi]
+            if n >= max(KEYFRAME_ROWS, len(table)):
+                self.store.put_keyframe(mi, b.seq, table)
+                self.since_keyframe[mi] = 0
 
     def chunk(self, seq: int, ids: bytes, vals: bytes, host: list, boundary: Boundary,
               last_block_steps: int | None = None) -> None:
@@ -118,7 +139,7 @@ class ChunkWriter:
             st = self.store
             st.add_chunk(seq, self.steps, n_steps, self.blocks, int(arr.size), cids, cvals, chost)
             st.put_pages(boundary.pages)
-            st.put_page_versions(boundary.seq, boundary.versions)
+            self._versions(boundary)
             st.put_checkpoint(boundary.seq, boundary.state())
             now = time.monotonic()
             if now - self.committed >= COMMIT_EVERY:

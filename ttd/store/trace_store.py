@@ -26,7 +26,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, inspect, select, text, type_coerce
+from sqlalchemy.types import NullType
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -141,7 +142,6 @@ _SELECT_VERSIONS_AFTER = (
     .order_by(_versions.c.chunk_seq)
     .with_hint(_versions, "INDEXED BY ix_page_versions_memory_chunk_seq", "sqlite")
 )
-_INSERT_KEYFRAME = insert(_keyframes)
 _DELETE_KEYFRAMES_FROM = delete(_keyframes).where(
     _keyframes.c.memory == bindparam("m"), _keyframes.c.chunk_seq >= bindparam("seq")
 )
@@ -151,6 +151,11 @@ _SELECT_KEYFRAME_TOPS = select(_keyframes.c.memory, func.max(_keyframes.c.chunk_
 #: Pages of decoded keyframes a store keeps in memory (~100 bytes each): every
 #: keyframe of a typical trace, a few of one with gigabytes of memory.
 _KEYFRAME_CACHE_PAGES = 1 << 18
+
+# Untyped columns: no per-row result processing (a seek may fetch thousands of pages)
+_SELECT_PAGES = select(type_coerce(_pages.c.digest, NullType()), type_coerce(_pages.c.data, NullType())).where(
+    _pages.c.digest.in_(bindparam("digests", expanding=True))
+)
 
 _INSERT_FOR_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -460,6 +465,8 @@ class TraceStore:
             index_elements=[_checkpoints.c.chunk_seq], set_={"state": checkpoint.excluded.state}
         )
         self._insert_pages = dialect_insert(_pages).on_conflict_do_nothing(index_elements=[_pages.c.digest])
+        self._insert_keyframe = dialect_insert(_keyframes).on_conflict_do_nothing(
+            index_elements=[_keyframes.c.memory, _keyframes.c.chunk_seq])
         # Digests known to be stored (committed) / inserted in the open batch:
         # lets put_pages skip compressing pages the file already has.
         self._known_pages: set[bytes] = set()
@@ -468,6 +475,7 @@ class TraceStore:
         # dealt with, and the highest chunk_seq given versions; loaded lazily.
         self._kf_done: dict[int, int] | None = None
         self._kf_top = -1
+        self._kf_extra_top: dict[int, int] = {}  # per memory, the last put_keyframe() position
         # (memory, chunk_seq) -> decoded keyframe, most recent last.
         self._kf_cache: dict[tuple[int, int], dict[int, bytes]] = {}
         self._kf_cached_pages = 0
@@ -811,9 +819,15 @@ class TraceStore:
         out: dict[bytes, bytes] = {}
         for i in range(0, len(want), 500):
             part = want[i:i + 500]
-            rows = self._conn.execute(
-                select(_pages.c.digest, _pages.c.data).where(_pages.c.digest.in_(part)))
+            if self.path is not None:  # SQLite: the driver's rows as they are (tuples)
+                raw = self._conn.connection.driver_connection
+                rows = raw.execute(f"SELECT digest, data FROM pages WHERE digest IN "
+                                   f"({','.join('?' * len(part))})", part).fetchall()
+            else:
+                rows = self._conn.execute(_SELECT_PAGES, {"digests": part}).fetchall()
             for digest, data in rows:
+                if not isinstance(data, (bytes, memoryview)):
+                    raise CorruptTrace(f"{self._where}: corrupt trace: a page is not a blob")
                 out[bytes(digest)] = codec.decompress(data, max_size)
         missing = [d for d in want if d not in out]
         if missing:
@@ -857,7 +871,8 @@ class TraceStore:
             done = self._kf_done = self._load_keyframe_state(conn)
         for m in memories:
             done.setdefault(m, 0)
-            if seq <= done[m]:
+            if seq <= done[m] or seq <= self._kf_extra_top.get(m, -1):
+                self._kf_extra_top.pop(m, None)
                 conn.execute(_DELETE_KEYFRAMES_FROM, {"m": m, "seq": seq})
                 done[m] = max(0, (seq - 1) // KEYFRAME_INTERVAL * KEYFRAME_INTERVAL)
                 for key in [k for k in self._kf_cache if k[0] == m and k[1] >= seq]:
@@ -868,10 +883,25 @@ class TraceStore:
             while k < self._kf_top:
                 table = self._page_table(conn, k, m)
                 if table:
-                    conn.execute(_INSERT_KEYFRAME, {"memory": m, "chunk_seq": k, "page_map": encode_page_map(table)})
+                    conn.execute(self._insert_keyframe,
+                                 {"memory": m, "chunk_seq": k, "page_map": encode_page_map(table)})
                     self._cache_keyframe(m, k, table)
                 done[m] = k
                 k += KEYFRAME_INTERVAL
+
+    @_database_errors
+    def put_keyframe(self, memory: int, seq: int, table: Mapping[int, bytes]) -> None:
+        """A keyframe at `seq` besides the regular ones, from a writer that tracked the page
+        table itself: one put after many versions (a program that rewrites most of its memory
+        between chunks) bounds what a seek reads by the table's size, not 64 chunks of versions.
+        `table` must be page_table(seq, memory), versions of `seq` included."""
+        if not self._use_keyframes or not table:
+            return
+        conn = self._writing()
+        conn.execute(self._insert_keyframe,
+                     {"memory": memory, "chunk_seq": seq, "page_map": encode_page_map(table)})
+        self._kf_extra_top[memory] = max(seq, self._kf_extra_top.get(memory, -1))
+        self._cache_keyframe(memory, seq, dict(table))
 
     @_database_errors
     def rebuild_keyframes(self) -> int:
