@@ -43,7 +43,7 @@ class SnapshotPolicy:
     """
 
     RATIO = 1.0
-    MAX_GAP = 8
+    MAX_GAP = 6
 
     def __init__(self) -> None:
         self.recorded = 0  # bytes of block ids and values since the last snapshot
