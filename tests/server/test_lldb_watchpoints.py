@@ -28,6 +28,20 @@ def _int_at(s, addr: int) -> int:
     return int.from_bytes(s.read_memory(addr, 4), "little", signed=True)
 
 
+def _watch_stops_until_scale(s, addr: int, most: int) -> list[tuple[str, int]]:
+    """Continue from watchpoint stop to watchpoint stop until one in scale(): (function,
+    value at addr) of each."""
+    seen = []
+    for _ in range(most):
+        s.run_command("continue")
+        stop = s.stop()
+        assert stop.reason == "watchpoint", stop
+        seen.append((stop.function, _int_at(s, addr)))
+        if stop.function == "scale":
+            break
+    return seen
+
+
 def test_watchpoint_finds_every_write_then_the_wild_one_and_goes_back(wild):
     with ttd_serve(wild) as srv, LLDBSession(get_case("wild").wasm_path, srv.port) as s:
         s.run_command("command script import ttd.lldb")
@@ -37,14 +51,7 @@ def test_watchpoint_finds_every_write_then_the_wild_one_and_goes_back(wild):
         out = s.run_command("watchpoint set variable stats.total")
         assert "Watchpoint created" in out, out
         addr = _watched(s, out)
-        seen = []
-        for _ in range(12):
-            s.run_command("continue")
-            stop = s.stop()
-            assert stop.reason == "watchpoint", stop
-            seen.append((stop.function, _int_at(s, addr)))
-            if stop.function == "scale":
-                break
+        seen = _watch_stops_until_scale(s, addr, 12)
         totals = [v for f, v in seen if f == "accumulate"]
         assert totals == [10 * sum(range(1, k + 1)) for k in range(1, 9)]
         assert seen[-1] == ("scale", 1080)  # the wild write: samples[8] is total
@@ -119,14 +126,7 @@ def test_read_watchpoint_finds_every_read_then_goes_back(wild_reads):
         s.run_command("watchpoint delete")
         out = s.run_command(f"watchpoint set expression -w read -s 4 -- {addr:#x}")
         assert "Watchpoint created" in out, out
-        seen = []
-        for _ in range(11):
-            s.run_command("continue")
-            stop = s.stop()
-            assert stop.reason == "watchpoint", stop
-            seen.append((stop.function, _int_at(s, addr)))
-            if stop.function == "scale":
-                break
+        seen = _watch_stops_until_scale(s, addr, 11)
         # a read changes nothing: the value is the one before the next write
         assert [f for f, _v in seen] == ["accumulate"] * 8 + ["main", "scale"], seen
         assert [v for _f, v in seen[:8]] == [10 * sum(range(1, k)) for k in range(1, 9)]
