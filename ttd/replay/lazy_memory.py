@@ -97,21 +97,35 @@ class LazyMemory(bytearray):
     def _load(self, pages: np.ndarray) -> None:
         image = self.image
         plist = pages.tolist()
-        need = [image.digests[p] for p in plist
-                if p not in image.overlay and p in image.digests]
+        overlay, digests = image.overlay, image.digests
+        need = [digests[p] for p in plist if p not in overlay and p in digests]
         got = self.fetch(need) if need and self.fetch is not None else {}
         size = len(self)
+        full, raws, odd = [], [], []
         for p in plist:
+            raw = overlay.get(p)
+            if raw is None:
+                d = digests.get(p)
+                raw = got[d] if d is not None else None
+            if raw is None:
+                odd.append((p, b""))  # zeros
+            elif len(raw) == PAGE and (p + 1) * PAGE <= size:
+                full.append(p)
+                raws.append(raw)
+            else:
+                odd.append((p, raw))
+        view = np.frombuffer(self, dtype=np.uint8)
+        if full:  # whole pages in one copy
+            n = size // PAGE
+            view[:n * PAGE].reshape(n, PAGE)[full] = \
+                np.frombuffer(b"".join(raws), dtype=np.uint8).reshape(len(full), PAGE)
+        for p, raw in odd:
             lo = p * PAGE
             hi = min(size, lo + PAGE)
-            raw = image.overlay.get(p)
-            if raw is None:
-                d = image.digests.get(p)
-                raw = got[d] if d is not None else b""
             raw = raw[:hi - lo]
-            self[lo:lo + len(raw)] = raw
-            if len(raw) < hi - lo:
-                self[lo + len(raw):hi] = bytes(hi - lo - len(raw))
+            view[lo:lo + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+            view[lo + len(raw):hi] = 0
+        del view
         self.missing[pages] = False
         self.pending -= len(plist)
 
