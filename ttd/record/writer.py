@@ -106,17 +106,17 @@ class ChunkWriter:
     def _versions(self, b: Boundary) -> None:
         """Store the boundary's page versions, and a keyframe after many of them."""
         self.store.put_page_versions(b.seq, b.versions)
-        touched = set()
+        counts: dict[int, int] = {}
         for mi, page, digest in b.versions:
             self.tables.setdefault(mi, {})[page] = digest
-            touched.add(mi)
-        for mi in touched:
-            n = self.since_keyframe[mi] = self.since_keyframe.get(mi, 0) + \
-                sum(1 for v in b.versions if v[0] == mi)
+            counts[mi] = counts.get(mi, 0) + 1
+        for mi, n in counts.items():
+            n += self.since_keyframe.get(mi, 0)
             table = self.tables[mi]
             if n >= max(KEYFRAME_ROWS, len(table)):
                 self.store.put_keyframe(mi, b.seq, table)
-                self.since_keyframe[mi] = 0
+                n = 0
+            self.since_keyframe[mi] = n
 
     def chunk(self, seq: int, ids: bytes, vals: bytes, host: list, boundary: Boundary,
               last_block_steps: int | None = None) -> None:

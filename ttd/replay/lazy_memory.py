@@ -7,7 +7,7 @@ image: a stored page by digest, bytes rebuilt by replay, or zeros); a page is lo
 store, a bulk operation, the host or a reader first touches it.
 
 A LazyMemory is a bytearray, so numpy views and slices work; every path that reads or writes
-it calls `touch` (or `touch_pages`) first. A page not yet loaded holds stale bytes.
+it calls `touch` (or `touch_ranges`) first. A page not yet loaded holds stale bytes.
 """
 
 from __future__ import annotations
@@ -65,21 +65,14 @@ class LazyMemory(bytearray):
     def touch(self, lo: int, hi: int) -> None:
         """Load the pages of bytes lo..hi-1."""
         if self.pending and hi > lo:
-            first, last = lo >> SHIFT, (hi - 1) >> SHIFT
+            first, last = lo >> SHIFT, min((hi - 1) >> SHIFT, self.missing.shape[0] - 1)
             if last == first:
-                if first < self.missing.shape[0] and self.missing[first]:
+                if self.missing[first]:
                     self._load(np.array([first]))
-            else:
-                self.touch_pages(np.arange(first, last + 1))
-
-    def touch_pages(self, pages: np.ndarray) -> None:
-        """Load these pages (indices may repeat or run past the end)."""
-        if not self.pending or not pages.size:
-            return
-        pages = pages[(pages >= 0) & (pages < self.missing.shape[0])]
-        want = np.unique(pages[self.missing[pages]])
-        if want.size:
-            self._load(want)
+            elif last > first:
+                want = np.flatnonzero(self.missing[first:last + 1])
+                if want.size:
+                    self._load(want + first)
 
     def materialize(self) -> "LazyMemory":
         """Load every page still missing (before a whole-memory read)."""
