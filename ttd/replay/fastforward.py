@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ttd.record.schedule import FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_INIT, FX_STORE, Schedule
-from ttd.replay.lazy_memory import touch_ranges
+from ttd.replay.lazy_memory import write
 from ttd.replay.machine import MachineState, ReplayError, read_value
 
 _BULK = (FX_GROW, FX_FILL, FX_COPY, FX_INIT)
@@ -125,36 +125,33 @@ def apply_stores(t: EffectTables, st: MachineState, ids: np.ndarray, voffs: np.n
         _, idx = np.unique(key, return_index=True)
         pos = a.shape[0] - 1 - idx  # position in write order; entries ordered by address
         a, w, v = a[pos], w[pos], v[pos]
-        touch_ranges(m, a, a + w)
-        view = np.frombuffer(m, dtype=np.uint8)
-        # slots that overlap no other (most of them) have one writer per byte: scatter them
-        # in any order; the rest (a stack slot reused at another width) byte by byte, the
-        # last write of each byte winning
+        # slots that overlap no other (most of them) have one writer per byte; the rest (a
+        # stack slot reused at another width) are written byte by byte, the last write of
+        # each byte winning. Either way the bytes go to distinct, ascending addresses.
         alone = np.ones(a.shape[0], dtype=bool)
         if a.shape[0] > 1:
             fresh = a[1:] >= np.maximum.accumulate(a + w)[:-1]  # starts a new cluster
             alone[1:] = fresh
             alone[:-1] &= fresh
-        _scatter(view, raw, a[alone], w[alone], v[alone], last_wins=False)
-        if not alone.all():
+        if alone.all():
+            dst, src = _bytes_of(a, w, v)
+        else:
+            dst, src = _bytes_of(a[alone], w[alone], v[alone])
             order = np.argsort(pos[~alone], kind="stable")
-            _scatter(view, raw, a[~alone][order], w[~alone][order], v[~alone][order],
-                     last_wins=True)
+            dst2, src2 = _bytes_of(a[~alone][order], w[~alone][order], v[~alone][order])
+            dst2, idx = np.unique(dst2[::-1], return_index=True)
+            src2 = src2[::-1][idx]
+            both = np.concatenate([dst, dst2])
+            order = np.argsort(both, kind="stable")
+            dst, src = both[order], np.concatenate([src, src2])[order]
+        write(m, dst, raw[src])
 
 
-def _scatter(view: np.ndarray, raw: np.ndarray, a: np.ndarray, w: np.ndarray, v: np.ndarray,
-             last_wins: bool) -> None:
-    """Copy w bytes from raw[v] to view[a] for each entry, in order when they overlap."""
+def _bytes_of(a: np.ndarray, w: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Destination and source byte positions of copying w bytes from raw[v] to memory[a]."""
     n = int(w.sum())
-    if not n:
-        return
     within = np.arange(n) - np.repeat(np.cumsum(w) - w, w)
-    dst = np.repeat(a, w) + within
-    src = np.repeat(v, w) + within
-    if last_wins:
-        dst, idx = np.unique(dst[::-1], return_index=True)
-        src = src[::-1][idx]
-    view[dst] = raw[src]
+    return np.repeat(a, w) + within, np.repeat(v, w) + within
 
 
 def gather_le(raw: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:

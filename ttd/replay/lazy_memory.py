@@ -1,13 +1,15 @@
 """Linear memory whose pages are filled from the trace only when something touches them.
 
 A seek used to assemble every page of memory (tens of MB for a program with a large heap) and
-copy it into the cursor, although the debugger then reads a few hundred bytes and the replayed
-stores touch a few pages. Here a seek only says where each page's content comes from (an
-image: a stored page by digest, bytes rebuilt by replay, or zeros); a page is loaded when a
-store, a bulk operation, the host or a reader first touches it.
+copy it into the cursor, although the debugger then reads a few hundred bytes. Here a seek only
+says where each page's content comes from (an image: a stored page by digest, bytes rebuilt by
+replay, or zeros); a page is loaded when a bulk operation, the host or a reader first touches
+it. The vectorised replay of recorded stores does not load the pages it writes: bytes for a
+page not yet loaded wait in a patch, applied when (if ever) the page loads. A program that
+rewrites an 11 MB array between snapshots would otherwise load all of it at every seek.
 
 A LazyMemory is a bytearray, so numpy views and slices work; every path that reads or writes
-it calls `touch` (or `touch_ranges`) first. A page not yet loaded holds stale bytes.
+it calls `touch` (or `write`) first. A page not yet loaded holds stale bytes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ import numpy as np
 PAGE = 4096
 SHIFT = 12
 
+DEFER_MIN = 256  # fewer bytes than this for unloaded pages: load the pages instead
+PATCHES_MAX = 32  # more patches than this are merged into one
+PATCHED_MAX = 1 << 21  # more bytes waiting than this: load their pages (bounds the memory used)
+
 Fetch = Callable[[list[bytes]], dict[bytes, bytes]]
+Patch = tuple[np.ndarray, np.ndarray]  # byte addresses (ascending, distinct) and their values
 
 
 @dataclass(slots=True)
@@ -30,6 +37,7 @@ class MemoryImage:
     size: int
     digests: dict[int, bytes]  # page -> digest of a stored page (absent: zeros)
     overlay: dict[int, bytes] = field(default_factory=dict)  # page -> bytes; wins over digests
+    patches: tuple[Patch, ...] = ()  # writes applied, in order, to a page as it loads
 
 
 class LazyMemory(bytearray):
@@ -41,6 +49,8 @@ class LazyMemory(bytearray):
         self.fetch = fetch
         self.missing = np.zeros(_pages(size), dtype=bool)
         self.pending = 0  # how many pages are missing: 0 skips every check
+        self.patches: list[Patch] = []  # for pages missing when written; in write order
+        self.patched = 0  # bytes in the patches
         if image is not None:
             self.reset(image, fetch)
 
@@ -51,6 +61,8 @@ class LazyMemory(bytearray):
         elif len(self) < image.size:
             bytearray.extend(self, bytes(image.size - len(self)))
         self.image, self.fetch = image, fetch
+        self.patches = list(image.patches)
+        self.patched = sum(d.size for d, _ in self.patches)
         self.missing = np.ones(_pages(image.size), dtype=bool)
         self.pending = self.missing.shape[0]
 
@@ -80,12 +92,43 @@ class LazyMemory(bytearray):
             self._load(np.flatnonzero(self.missing))
         return self
 
-    def loaded_pages(self) -> dict[int, bytes]:
-        """The bytes of every page loaded so far (what replay may have changed)."""
-        out = {}
+    def as_image(self) -> MemoryImage:
+        """This memory as an image, without loading anything: the pages loaded so far (which
+        replay may have changed) by value, the others as in the image it started from, with
+        the writes still waiting for them."""
+        overlay = dict(self.image.overlay)
         for p in np.flatnonzero(~self.missing).tolist():
-            out[p] = bytes(self[p * PAGE:(p + 1) * PAGE])
-        return out
+            overlay[p] = bytes(self[p * PAGE:(p + 1) * PAGE])
+        patches = []
+        for dst, val in self.patches:  # a page loaded since has these bytes already
+            keep = self.missing[dst >> SHIFT]
+            if keep.all():
+                patches.append((dst, val))
+            elif keep.any():
+                patches.append((dst[keep], val[keep]))
+        return MemoryImage(len(self), self.image.digests, overlay, tuple(patches))
+
+    def write(self, dst: np.ndarray, val: np.ndarray) -> None:
+        """self[dst] = val for ascending, distinct byte addresses; bytes for pages not loaded
+        are kept as a patch instead (unless there are too few to be worth it)."""
+        if self.pending and dst.size:
+            later = self.missing[dst >> SHIFT]
+            n = int(np.count_nonzero(later))
+            if n >= DEFER_MIN:
+                self.patches.append((dst[later], val[later]) if n < dst.size else (dst, val))
+                self.patched += n
+                if len(self.patches) > PATCHES_MAX:
+                    self.patches = [_merge(self.patches)]
+                    self.patched = self.patches[0][0].size
+                if self.patched > PATCHED_MAX:  # apply them: load every page they write
+                    pages = np.unique(np.concatenate([d >> SHIFT for d, _ in self.patches]))
+                    self._load(pages[self.missing[pages]])
+                    self.patches, self.patched = [], 0
+                dst, val = dst[~later], val[~later]
+            elif n:
+                self._load(np.unique(dst[later] >> SHIFT))
+        view = np.frombuffer(self, dtype=np.uint8)
+        view[dst] = val
 
     def _load(self, pages: np.ndarray) -> None:
         image = self.image
@@ -118,35 +161,59 @@ class LazyMemory(bytearray):
             raw = raw[:hi - lo]
             view[lo:lo + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
             view[lo + len(raw):hi] = 0
+        if self.patches:
+            _apply(view, self.patches, pages, self.missing.shape[0])
         del view
         self.missing[pages] = False
         self.pending -= len(plist)
+        if not self.pending:
+            self.patches, self.patched = [], 0
 
 
 def _pages(size: int) -> int:
     return (size + PAGE - 1) >> SHIFT
 
 
+def _apply(view: np.ndarray, patches: list[Patch], pages: np.ndarray, n_pages: int) -> None:
+    """The patches' bytes for `pages`, oldest patch first."""
+    if pages.size * 16 >= n_pages:  # many pages: one mask over each patch
+        want = np.zeros(n_pages, dtype=bool)
+        want[pages] = True
+        for dst, val in patches:
+            sel = want[dst >> SHIFT]
+            view[dst[sel]] = val[sel]
+        return
+    starts = np.sort(pages) << SHIFT
+    for dst, val in patches:
+        lo = np.searchsorted(dst, starts)
+        n = np.searchsorted(dst, starts + PAGE) - lo
+        total = int(n.sum())
+        if total:
+            idx = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(total)
+            view[dst[idx]] = val[idx]
+
+
+def _merge(patches: list[Patch]) -> Patch:
+    """One patch with the effect of applying `patches` in order: the last write to each byte."""
+    dst = np.concatenate([d for d, _ in patches])[::-1]
+    val = np.concatenate([v for _, v in patches])[::-1]
+    dst, idx = np.unique(dst, return_index=True)
+    return dst, val[idx]
+
+
+def write(mem: bytearray, dst: np.ndarray, val: np.ndarray) -> None:
+    """mem[dst] = val (ascending, distinct addresses), deferred for pages a lazy memory has
+    not loaded."""
+    if type(mem) is LazyMemory:
+        mem.write(dst, val)
+    else:
+        np.frombuffer(mem, dtype=np.uint8)[dst] = val
+
+
 def touch(mem: bytearray, lo: int, hi: int) -> None:
     """Make bytes lo..hi-1 of `mem` valid, whatever kind of memory it is."""
     if type(mem) is LazyMemory and mem.pending:
         mem.touch(lo, hi)
-
-
-def touch_ranges(mem: bytearray, lo: np.ndarray, hi: np.ndarray) -> None:
-    """touch() for many ranges at once (the stores of a fast-forward)."""
-    if type(mem) is LazyMemory and mem.pending and lo.size:
-        first, last = lo >> SHIFT, (np.maximum(hi, lo + 1) - 1) >> SHIFT
-        want = np.zeros(mem.missing.shape[0] + 1, dtype=bool)
-        want[np.minimum(first, want.shape[0] - 1)] = True
-        want[np.minimum(last, want.shape[0] - 1)] = True
-        span = last - first
-        if span.size and int(span.max()) > 1:  # a range spanning 3+ pages (bulk data)
-            for i in np.flatnonzero(span > 1).tolist():
-                want[first[i]:last[i] + 1] = True
-        pages = np.flatnonzero(want[:-1] & mem.missing)
-        if pages.size:
-            mem._load(pages)
 
 
 def materialize(mem: bytearray) -> bytearray:

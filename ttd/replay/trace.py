@@ -224,8 +224,7 @@ class Trace:
                 fast_forward(self, self.effect_tables, st, ch, len(ch.ids), with_globals=False)
             if [len(m) for m in st.memories] != self._mem_sizes(seq):
                 raise CorruptTrace(f"memory sizes replayed up to chunk {seq} differ from its checkpoint")
-            images = [MemoryImage(len(m), img.digests, {**img.overlay, **m.loaded_pages()})
-                      for m, img in zip(st.memories, base)]
+            images = [m.as_image() for m in st.memories]
         self._images[seq] = images
         while len(self._images) > IMAGES_KEPT:
             self._images.pop(next(iter(self._images)))
