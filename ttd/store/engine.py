@@ -61,6 +61,10 @@ def trace_engine(path: Path, *, writable: bool) -> Engine:
         )
         try:
             if writable:
+                # for a new file only: chunk blobs of ~150 KB span 10 pages instead of 40, so
+                # reading one hops less, and the last page of each wastes less (a 10^9-step
+                # sort trace: 0.229 -> 0.220 bytes/step; a sieve's worst seek 51 -> 38 ms)
+                conn.execute("PRAGMA page_size = 16384")
                 conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
                 conn.execute("PRAGMA journal_mode = DELETE")
                 conn.execute("PRAGMA synchronous = NORMAL")
