@@ -61,8 +61,18 @@ def _deep_info(conn):
     conn.execute("UPDATE trace_info SET value=? WHERE key='final'", ("[" * 100_000 + "]" * 100_000,))
 
 
+def _unknown_values_layout(conn):
+    conn.execute("UPDATE trace_info SET value='\"zigzag9\"' WHERE key='values_layout'")
+
+
+def _values_layout_forgotten(conn):  # the values are byte planes, read as recorded bytes
+    assert conn.execute("DELETE FROM trace_info WHERE key='values_layout'").rowcount == 1
+
+
 CASES = {
     "last chunk's values cut short": _last_chunk_values_cut,
+    "values in a layout ttd does not know": _unknown_values_layout,
+    "values in planes, said to be as recorded": _values_layout_forgotten,
     "block ids declaring 2**40 bytes": _ids_bomb,
     "a 2**40-byte memory": _memory_2_40,
     "block ids out of order": _shuffled_ids,

@@ -62,6 +62,16 @@ def test_compress_round_trip(raw: bytes) -> None:
     assert codec.decompress(frame, len(raw)) == raw
 
 
+@given(st.binary(max_size=5000))
+def test_planes_round_trip(raw: bytes) -> None:
+    planes = codec.to_planes(raw)
+    assert len(planes) == len(raw) and codec.from_planes(planes) == raw
+
+
+def test_planes_group_bytes_by_position_in_each_word() -> None:
+    assert codec.to_planes(bytes(range(10))) == bytes([0, 4, 1, 5, 2, 6, 3, 7, 8, 9])
+
+
 def test_compress_accepts_buffers() -> None:
     numpy = pytest.importorskip("numpy")
     arr = numpy.arange(10_000, dtype=numpy.int64)

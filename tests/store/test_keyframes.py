@@ -218,8 +218,8 @@ def test_migration_backfills_the_keyframes_recording_would_have_written(tmp_path
     fill_raw(old, versions)
     assert revision_of(old) == "0001"
     with TraceStore.open(old, writable=True) as store:
-        assert store.revision == "0002"
-    assert revision_of(old) == "0002"
+        assert store.revision == "0003"
+    assert revision_of(old) == "0003"
     assert keyframe_rows(old) == keyframe_rows(online)
     assert keyframe_rows(old)  # not vacuously
 
@@ -229,9 +229,9 @@ def test_read_only_open_upgrades_a_writable_file(tmp_path: Path) -> None:
     old = make_0001(tmp_path / "old.ttd")
     fill_raw(old, versions)
     with TraceStore.open(old) as store:
-        assert store.revision == "0002" and not store.writable
+        assert store.revision == "0003" and not store.writable
         assert store.page_table(2 * K + 1, 0) == model_table(versions, 2 * K + 1, 0)
-    assert revision_of(old) == "0002"
+    assert revision_of(old) == "0003"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith("-journal")]
 
 

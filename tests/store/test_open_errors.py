@@ -101,8 +101,8 @@ def test_newer_schema(real_trace: Path, tmp_path: Path, writable: bool) -> None:
     shutil.copyfile(real_trace, path)
     _set_revision(path, "0042_from_the_future")
     err = expect_refused(path, SchemaTooNew, writable)
-    assert "0042_from_the_future" in str(err) and "'0002'" in str(err)
-    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", "0002")
+    assert "0042_from_the_future" in str(err) and "'0003'" in str(err)
+    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", "0003")
 
 
 def test_newer_schema_names_both_ttd_versions(real_trace: Path, tmp_path: Path) -> None:

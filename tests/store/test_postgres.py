@@ -147,7 +147,7 @@ def test_store_api_on_postgres(pg_url: str) -> None:
     loc = PostgresTrace(pg_url, "api")
     versions = versions_for(3 * K + 5, seed=11)
     with TraceStore.create(loc) as store:
-        assert store.path is None and store.revision == "0002"
+        assert store.path is None and store.revision == "0003"
         store.set_info(status="complete", args=["a"])
         store.set_info(status="interrupted")
         store.add_module("m.wasm", b"\0asm\x01\0\0\0", b"sched")
@@ -195,7 +195,7 @@ def test_old_schema_in_postgres_is_upgraded_on_open(pg_url: str) -> None:
     finally:
         engine.dispose()
     with TraceStore.open(loc) as store:
-        assert store.revision == "0002"
+        assert store.revision == "0003"
         assert store.page_table(2 * K + 1, 1) == model_table(versions, 2 * K + 1, 1)
         n = store._conn.exec_driver_sql("SELECT count(*) FROM page_keyframes").scalar()
         assert n == 4  # two memories, keyframes at 64 and 128

@@ -55,6 +55,7 @@ class Trace:
             self.info = check_info(store.info())
         except RecursionError:  # json nested deeper than Python recurses
             raise CorruptTrace("trace_info holds a value nested too deeply") from None
+        self._planes = self.info.get("values_layout") == "planes4"
         row = store.module(0)
         self.module_name = row.name
         self.wasm = row.wasm
@@ -112,6 +113,8 @@ class Trace:
             if need > MAX_CHUNK_VALUES:
                 raise CorruptTrace(f"its blocks claim {need} bytes of recorded values")
             vals = codec.decompress(row.vals, max_size=need)
+            if self._planes:
+                vals = codec.from_planes(vals)
             host_list = codec.unpack(row.host)
         except CorruptTrace as e:
             raise CorruptTrace(f"chunk {seq}: {e}") from None

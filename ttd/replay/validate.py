@@ -15,6 +15,7 @@ from typing import Any
 
 from ttd.record import schedule as S
 from ttd.record.schedule import VT_SIZE, Schedule
+from ttd.store.codec import VALUES_LAYOUTS
 from ttd.store.errors import CorruptTrace
 
 #: Largest wasm memory replay rebuilds (4 GiB: memory64 traces larger than this are refused).
@@ -249,6 +250,7 @@ _INFO_TYPES: dict[str, tuple[type, ...]] = {
     "functions": (int,), "exit_code": (int,), "trap_pc": (int,), "steps": (int,),
     "blocks": (int,), "chunks": (int,), "wasi_memory": (int,), "final": (dict,),
     "args": (list,), "env": (list,), "dirs": (list,), "layout": (dict,), "reads": (bool,),
+    "values_layout": (str,),
 }
 
 
@@ -267,6 +269,9 @@ def check_info(info: dict) -> dict:
             raise bad(key)
     if not isinstance(info.get("status"), str):
         raise bad("status")
+    if info.get("values_layout", "bytes") not in VALUES_LAYOUTS:
+        raise CorruptTrace(f"chunk values in a layout this ttd does not know: "
+                           f"{str(info['values_layout'])[:40]!r}")
     final = info.get("final")
     if final is not None:
         if not isinstance(final.get("mem_sha256", []), list) or \

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of a trace file (schema revision "0002").
+"""SQLAlchemy models of a trace file (schema revision "0003").
 
 These models are the source of truth that ``alembic revision --autogenerate``
 diffs against; the migration in ``alembic/versions`` is what actually builds a
