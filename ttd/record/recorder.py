@@ -238,7 +238,7 @@ class Recorder:
             "status": "recording",
             "wasi_memory": wasi_mem_index,
             "layout": {"id_cap": layout.id_cap, "val_cap": layout.val_cap},
-            "values_layout": codec.VALUES_LAYOUT,  # what the chunk writer stores
+            "values_layout": codec.VALUES_LAYOUT,  # what compress_values() stores
             "reads": o.reads,
         }
         writer.call(lambda st: (st.set_info(**program_info),

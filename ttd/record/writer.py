@@ -124,7 +124,7 @@ class ChunkWriter:
         packed = None
         if self.jobs.qsize() >= 2:
             # the writer is behind: compress here rather than wait (zstd releases the GIL)
-            packed = (codec.compress(ids), codec.compress(codec.to_planes(vals)))
+            packed = (codec.compress(ids), codec.compress_values(vals))
 
         def job() -> None:
             arr = np.frombuffer(ids, dtype="<u4")
@@ -133,8 +133,8 @@ class ChunkWriter:
             n_steps = int(self.block_steps[arr].sum()) if arr.size else 0
             if last_block_steps is not None and arr.size:
                 n_steps -= int(self.block_steps[arr[-1]]) - last_block_steps
-            cids, cvals = packed if packed is not None else (
-                codec.compress(ids), codec.compress(codec.to_planes(vals)))
+            cids, cvals = packed if packed is not None else (codec.compress(ids),
+                                                             codec.compress_values(vals))
             chost = codec.pack(host)
             st = self.store
             st.add_chunk(seq, self.steps, n_steps, self.blocks, int(arr.size), cids, cvals, chost)

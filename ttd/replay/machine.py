@@ -15,9 +15,9 @@ from ttd.record.schedule import (
     FX_GLOBAL, FX_GROW, FX_INIT, FX_LOAD, FX_LOCAL, FX_RESULT, FX_STORE, VT_SIZE, Block, Schedule,
 )
 from ttd.replay.lazy_memory import materialize, touch
+from ttd.replay.validate import MAX_MEMORY
 
 PAGE = 65536
-MAX_MEMORY = 1 << 32  # the most linear memory replay rebuilds
 _UNPACK = {4: struct.Struct("<I").unpack_from, 8: struct.Struct("<Q").unpack_from}
 
 

@@ -55,7 +55,6 @@ class Trace:
             self.info = check_info(store.info())
         except RecursionError:  # json nested deeper than Python recurses
             raise CorruptTrace("trace_info holds a value nested too deeply") from None
-        self._planes = self.info.get("values_layout") == "planes4"
         row = store.module(0)
         self.module_name = row.name
         self.wasm = row.wasm
@@ -112,9 +111,7 @@ class Trace:
             need = int(self.block_vsize[ids].sum())
             if need > MAX_CHUNK_VALUES:
                 raise CorruptTrace(f"its blocks claim {need} bytes of recorded values")
-            vals = codec.decompress(row.vals, max_size=need)
-            if self._planes:
-                vals = codec.from_planes(vals)
+            vals = codec.decompress_values(row.vals, need, self.info.get("values_layout", "bytes"))
             host_list = codec.unpack(row.host)
         except CorruptTrace as e:
             raise CorruptTrace(f"chunk {seq}: {e}") from None

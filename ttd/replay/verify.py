@@ -34,7 +34,7 @@ def _check_boundary(trace: Trace, st, seq: int) -> str | None:
     sizes = list(cp.get("mem_sizes", []))
     if sizes != [len(m) for m in st.memories]:
         return f"memory sizes differ from the recording after chunk {seq - 1}"
-    if cp.get("snapshot", True) is False:
+    if not trace.has_snapshot(seq):
         return None  # no pages were stored here to compare with
     for mi, mem in enumerate(st.memories):
         table = trace.store.page_table(seq, mi)

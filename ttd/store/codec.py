@@ -24,7 +24,9 @@ __all__ = [
     "VALUES_LAYOUTS",
     "ZSTD_LEVEL",
     "compress",
+    "compress_values",
     "decompress",
+    "decompress_values",
     "from_planes",
     "to_planes",
     "pack",
@@ -88,6 +90,17 @@ def from_planes(data: bytes | bytearray | memoryview) -> bytes:
     cut = len(data) & ~3
     planes = np.frombuffer(data[:cut], dtype=np.uint8).reshape(4, -1)
     return planes.T.tobytes() + bytes(data[cut:])
+
+
+def compress_values(raw: bytes | bytearray | memoryview) -> bytes:
+    """A chunk's recorded values, compressed in the VALUES_LAYOUT a new trace names."""
+    return compress(to_planes(raw))
+
+
+def decompress_values(data: bytes | bytearray | memoryview, max_size: int, layout: str) -> bytes:
+    """Inverse of compress_values() for a trace whose values are in `layout` (VALUES_LAYOUTS)."""
+    raw = decompress(data, max_size)
+    return from_planes(raw) if layout == "planes4" else raw
 
 
 def decompress(data: bytes | bytearray | memoryview, max_size: int) -> bytes:
