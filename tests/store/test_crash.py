@@ -15,6 +15,7 @@ import pytest
 from tests.store._tracegen import check_prefix
 from tests.store.conftest import file_state
 from ttd.store import TraceError, TraceStore
+from ttd.store.trace_store import recover
 
 REPO = Path(__file__).resolve().parents[2]
 CHUNK_SIZE = 64 << 10  # large enough that the writer spends most of its time inside a batch
@@ -83,6 +84,10 @@ def test_sigkill_while_writing_many_chunks(tmp_path: Path, after: int) -> None:
             pytest.fail("writer exited early")
     finally:
         kill(proc)
+    if (tmp_path / "live.ttd-journal").exists():  # killed inside a batch: rolled back on request only
+        with pytest.raises(TraceError, match="ttd recover"):
+            TraceStore.open(path)
+        assert "rolled back" in recover(path)
     with TraceStore.open(path) as store:
         n = check_prefix(store, CHUNK_SIZE)
         assert n >= after + 1  # everything reported as committed is there
@@ -113,17 +118,26 @@ def test_sigkill_mid_batch_with_spilled_pages(tmp_path: Path, writable: bool) ->
         raw.close()
     assert uncommitted != 0
 
-    # Opening rolls the journal back (even read-only: SQLite requires it) and
-    # then sees exactly the committed chunks.
-    with TraceStore.open(path, writable=writable) as store:
-        assert check_prefix(store, CHUNK_SIZE) == 10
+    # A writer's open rolls the journal back (SQLite does it); a reader refuses and changes
+    # nothing, and `ttd recover` rolls it back on request. Either way exactly the committed
+    # chunks are left.
+    if writable:
+        with TraceStore.open(path, writable=True) as store:
+            assert check_prefix(store, CHUNK_SIZE) == 10
+    else:
+        before = file_state(tmp_path)
+        with pytest.raises(TraceError, match="ttd recover") as info:
+            TraceStore.open(path)
+        assert "\n" not in str(info.value)
+        assert file_state(tmp_path) == before
+        assert "rolled back" in recover(path)
     assert not journal.exists()
     with TraceStore.open(path) as store:
         assert check_prefix(store, CHUNK_SIZE) == 10
 
 
 def test_hot_journal_that_cannot_be_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """E.g. a crashed trace in a read-only directory: one clear line, and the files stay as they are."""
+    """E.g. a crashed trace in a read-only directory: `ttd recover` says so in one line, and the files stay as they are."""
     path = tmp_path / "live.ttd"
     proc = start_writer(path, "spill", n=3)
     try:
@@ -139,7 +153,10 @@ def test_hot_journal_that_cannot_be_rolled_back(tmp_path: Path, monkeypatch: pyt
         return real_connect(database, *args, **kwargs)
 
     monkeypatch.setattr(sqlite3, "connect", no_write_access)
-    with pytest.raises(TraceError, match="interrupted write") as info:
+    with pytest.raises(TraceError, match="interrupted write"):
         TraceStore.open(path)
+    assert file_state(tmp_path) == before
+    with pytest.raises(TraceError, match="cannot recover") as info:
+        recover(path)
     assert type(info.value) is TraceError and "\n" not in str(info.value)
     assert file_state(tmp_path) == before

@@ -262,7 +262,9 @@ def test_create_failure_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Monke
     def broken_upgrade(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ts.command, "upgrade", broken_upgrade)
+    import ttd.store.migrations as migrations
+
+    monkeypatch.setattr(migrations.command, "upgrade", broken_upgrade)
     with pytest.raises(RuntimeError):
         TraceStore.create(tmp_path / "t.ttd")
     assert list(tmp_path.iterdir()) == []

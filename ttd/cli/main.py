@@ -419,6 +419,14 @@ def cmd_query(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recover(a: argparse.Namespace) -> int:
+    """Roll back what a killed writer left beside a trace: only when the user asks for it."""
+    from ttd.store.trace_store import recover
+
+    print(_printable(recover(a.trace)))
+    return 0
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     """A compact SQLite copy of a trace (a file or a --db trace) to share."""
     from ttd.store.export import export_trace
@@ -513,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("trace")
     ex.add_argument("out", metavar="OUT")
     ex.set_defaults(func=cmd_export)
+
+    rc = sub.add_parser("recover", help="roll back the unfinished write a killed recorder left beside a trace")
+    rc.add_argument("trace", metavar="TRACE")
+    rc.set_defaults(func=cmd_recover)
 
     rt = sub.add_parser("runtime", help="serve one session for LLDB's wasm platform (see README)")
     rt.add_argument("--trace", help="the trace (default: the newest traces/<program>-*.db)")

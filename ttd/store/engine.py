@@ -13,13 +13,15 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from ttd.store.errors import TraceError
+from ttd.store.sqlite_guard import BUSY_TIMEOUT_S, super_journal_name
+from ttd.store.sqlite_guard import connect as guarded_connect
+
 #: Writer page cache (KiB, as a negative cache_size). Large enough that a chunk's
 #: transaction never spills dirty pages into the file before COMMIT.
 WRITER_CACHE_KIB = 64 * 1024
 #: Reader page cache (KiB).
 READER_CACHE_KIB = 32 * 1024
-#: How long a statement waits for another process's lock (seconds).
-BUSY_TIMEOUT_S = 10.0
 
 
 def sqlite_uri(path: Path, *, writable: bool) -> str:
@@ -44,7 +46,7 @@ def use_sqlalchemy_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN")  # type: ignore[attr-defined]
 
 
-def trace_engine(path: Path, *, writable: bool) -> Engine:
+def trace_engine(path: Path, *, writable: bool, immutable: bool = False) -> Engine:
     """Engine on a single trace file; the file must already exist (mode=ro / mode=rw never create it).
 
     Writers get rollback-journal mode (the trace stays one file after a crash:
@@ -53,12 +55,12 @@ def trace_engine(path: Path, *, writable: bool) -> Engine:
     SELECT is its own snapshot and no lock outlives a statement, so a live
     recorder is never blocked by someone inspecting its trace.
     """
-    uri = sqlite_uri(path, writable=writable)
+    uri = sqlite_uri(path, writable=writable) + ("&immutable=1" if immutable and not writable else "")
 
     def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S
-        )
+        if writable:
+            refuse_super_journal(path)
+        conn = guarded_connect(uri, writable=writable)
         try:
             if writable:
                 # for a new file only: chunk blobs of ~150 KB span 10 pages instead of 40, so
@@ -81,4 +83,19 @@ def trace_engine(path: Path, *, writable: bool) -> Engine:
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
     if writable:
         use_sqlalchemy_transactions(engine)
+    else:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _arm(conn, _cursor, _statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+            conn.connection.driver_connection.arm()
+
     return engine
+
+
+def refuse_super_journal(path: Path) -> None:
+    """Refuse to let SQLite roll back a journal that names a super-journal (it would delete that file)."""
+    journal = path.with_name(path.name + "-journal")
+    name = super_journal_name(journal)
+    if name is not None:
+        shown = name.decode("utf-8", "replace")
+        raise TraceError(f"{path}: its journal {journal.name} names a super-journal ({shown!r}), which a "
+                         f"rollback would delete; ttd will not roll it back (a crafted file?)")

@@ -55,11 +55,19 @@ def _check_out(out: Path, force: bool, source: TraceStore) -> None:
 
 
 def _vacuum_into(source: Path, tmp: Path) -> None:
-    """SQLite's own compacting copy; a plain read-only connection (query_only would refuse VACUUM INTO)."""
-    from ttd.store.engine import BUSY_TIMEOUT_S, sqlite_uri
+    """SQLite's own compacting copy; a guarded read-only connection (query_only would refuse VACUUM INTO).
 
-    conn = sqlite3.connect(sqlite_uri(source, writable=False), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+    The source's schema was checked when it was opened, so the copy holds nothing else.
+    """
+    from ttd.store.engine import sqlite_uri
+    from ttd.store.sqlite_guard import STATEMENT_TIMEOUT_S, connect
+
+    # time for the copy itself: a minute, plus a second per 20 MB
+    budget = STATEMENT_TIMEOUT_S + source.stat().st_size / 20e6
+    conn = connect(sqlite_uri(source, writable=False), writable=False, budget=budget)
     try:
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 1)  # VACUUM INTO attaches its output
+        conn.arm()
         conn.execute("VACUUM INTO ?", (str(tmp),))
     except sqlite3.Error as exc:
         raise (_as_trace_error(exc, source) or TraceError(f"{source}: cannot export: {exc}")) from exc

@@ -23,9 +23,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, inspect, select, text, type_coerce
 from sqlalchemy.types import NullType
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,7 +32,11 @@ import ttd
 from ttd.store import codec
 from ttd.store.keyframes import KEYFRAME_INTERVAL, decode_page_map, encode_page_map
 from ttd.store.postgres import PostgresTrace, connection_error, create_schema, drop_schema, require_schema
-from ttd.store.engine import BUSY_TIMEOUT_S, sqlite_uri, trace_engine
+from ttd.store.engine import refuse_super_journal, sqlite_uri, trace_engine
+from ttd.store.migrations import ALEMBIC_DIR, alembic_config, migrate, revisions_in_order
+from ttd.store.schema_objects import check_known_objects, check_revision_objects
+from ttd.store.sqlite_guard import STATEMENT_TIMEOUT_S
+from ttd.store.sqlite_guard import connect as guarded_connect
 from ttd.store.errors import CorruptTrace, MissingRow, NotATrace, SchemaTooNew, TraceError, TraceExists
 from ttd.store.models import (
     SQLITE_APPLICATION_ID,
@@ -54,8 +55,6 @@ __all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceLocati
 #: What create() and open() accept: a trace file's path, or a trace in a PostgreSQL database.
 TraceLocation = str | os.PathLike[str] | PostgresTrace
 
-#: alembic's script directory (repo-level ``alembic/``), next to the ttd package.
-ALEMBIC_DIR = Path(ttd.__file__).resolve().parent.parent / "alembic"
 #: Largest decompressed page page() accepts by default (bounds hostile traces).
 MAX_PAGE_SIZE = 16 << 20
 
@@ -207,22 +206,13 @@ def _zeros(size: int) -> bytes:
     return bytes(size)
 
 
-def _alembic_config() -> Config:
-    cfg = Config()
-    # ConfigParser interpolation: a literal '%' in the path must be doubled.
-    cfg.set_main_option("script_location", str(ALEMBIC_DIR).replace("%", "%%"))
-    return cfg
+_alembic_config = alembic_config
 
 
-@functools.cache
 def _schema_revisions() -> tuple[str, frozenset[str]]:
     """(head, every revision) of the migrations shipped with this ttd."""
-    if not ALEMBIC_DIR.is_dir():
-        raise TraceError(f"ttd installation is missing its schema migrations ({ALEMBIC_DIR})")
-    script = ScriptDirectory.from_config(_alembic_config())
-    head = script.get_current_head()
-    assert head is not None, "alembic/versions has no revisions"
-    return head, frozenset(s.revision for s in script.walk_revisions())
+    revs = revisions_in_order()
+    return revs[-1], frozenset(revs)
 
 
 def _sqlite_errorname(exc: BaseException) -> str:
@@ -262,6 +252,9 @@ def _as_trace_error(exc: BaseException, where: object) -> TraceError | None:
         return None
     if _is_corruption(exc):
         return CorruptTrace(f"{where}: corrupt trace: {_sqlite_message(exc)}")
+    if _sqlite_errorname(exc) == "SQLITE_INTERRUPT":
+        return TraceError(f"{where}: reading the trace took longer than {STATEMENT_TIMEOUT_S:g} s for one "
+                          f"request; stopped (a crafted or damaged file?)")
     if _sqlite_errorname(exc).startswith(_ENVIRONMENT_ERRORS):
         return TraceError(f"{where}: cannot access trace: {_sqlite_message(exc)}")
     return None
@@ -283,8 +276,11 @@ def _database_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _check_header(path: Path) -> None:
-    """Classify the file from its first 100 bytes, before SQLite (which would happily create or misread it) sees it."""
+def _check_header(path: Path) -> bool:
+    """Classify the file from its first 100 bytes, before SQLite (which would happily create or misread it) sees it.
+
+    True if the header says write-ahead-log mode (ttd never writes one, but a copy may).
+    """
     try:
         with path.open("rb") as f:
             head = f.read(100)
@@ -302,6 +298,36 @@ def _check_header(path: Path) -> None:
         raise CorruptTrace(f"{path}: corrupt trace: SQLite header truncated to {len(head)} bytes")
     if int.from_bytes(head[68:72], "big") != SQLITE_APPLICATION_ID:
         raise NotATrace(f"{path}: SQLite database but not a ttd trace")
+    return head[18] == 2 or head[19] == 2
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _read_only_mode(path: Path, wal: bool) -> bool:
+    """Whether a reader must open the file immutable: a WAL-mode file, or any with a -wal
+    beside it (SQLite opens a -wal it finds whatever the header says), which SQLite would
+    otherwise give a -shm (a write beside the trace, and impossible on read-only media).
+    The log must be empty: merging one is a write the user asks for."""
+    log = _sidecar(path, "-wal")
+    try:
+        size = log.stat().st_size
+    except FileNotFoundError:
+        return wal
+    except OSError as exc:
+        raise TraceError(f"{log}: cannot read: {exc.strerror or exc}") from None
+    if size:
+        raise TraceError(f"{path}: its write-ahead log {log.name} holds changes not merged into the trace; "
+                         f"ttd does not write to a trace it only reads: if the trace is yours, "
+                         f"`ttd recover {path}` merges them")
+    return True
+
+
+def _hot_journal_error(path: Path) -> TraceError:
+    return TraceError(f"{path}: an interrupted write left {path.name}-journal beside the trace; ttd does not "
+                      f"write to a trace it only reads: if the trace is yours, `ttd recover {path}` rolls "
+                      f"that write back")
 
 
 #: Tables each schema revision has; a trace missing one is corrupt. Revisions
@@ -319,7 +345,14 @@ def _writer_version(conn: Connection) -> str | None:
 
 
 def _check_schema(conn: Connection, where: object, schema: str | None = None) -> str:
-    """The trace's schema revision, after checking this ttd can read it: known, ttd's tables all there."""
+    """The trace's schema revision, after checking this ttd can read it: known, ttd's tables all there.
+
+    On SQLite, before any table is read, every schema object must be one ttd's migrations
+    create (schema_objects): nothing stored in a stranger's file runs as SQL.
+    """
+    objects = None
+    if conn.dialect.name == "sqlite":
+        objects = check_known_objects(conn.connection.driver_connection, where)
     names = set(inspect(conn).get_table_names(schema=schema))
     if "alembic_version" not in names or "trace_info" not in names:
         raise NotATrace(f"{where}: SQLite database but not a ttd trace (no ttd tables)"
@@ -331,6 +364,8 @@ def _check_schema(conn: Connection, where: object, schema: str | None = None) ->
     head, known = _schema_revisions()
     if found not in known:
         raise SchemaTooNew(found, head, where, written_by=_writer_version(conn), ours=ttd.__version__)
+    if objects is not None:
+        check_revision_objects(objects, found, where)
     missing = sorted(_REVISION_TABLES.get(found, frozenset(TABLES)) - names)
     if missing:
         raise CorruptTrace(f"{where}: corrupt trace: missing tables {', '.join(missing)}")
@@ -351,34 +386,37 @@ def _file_writable(path: Path) -> bool:
     return bool(mode & 0o222) and os.access(path, os.W_OK) and os.access(directory, os.W_OK | os.X_OK)
 
 
-def _migrate(conn: Connection) -> None:
-    """Bring the schema to head in one transaction on conn (a no-op at head); committed on success."""
-    if conn.in_transaction():
-        conn.commit()
-    with conn.begin():
-        cfg = _alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+_migrate = migrate
 
 
-def _recover_hot_journal(path: Path) -> None:
-    """Roll back the batch a killed writer left in <trace>-journal, which a read-only connection cannot do.
-
-    This restores the file to its last commit; it is what any SQLite reader
-    with write access does on open, and the trace is unreadable until then.
-    """
+def recover(path: str | os.PathLike[str]) -> str:
+    """Finish what a killed writer left beside a trace file: roll back its -journal, or merge
+    a -wal. Only on the user's request (``ttd recover``), never when a trace is opened, and
+    never for a journal naming a super-journal, which SQLite would delete afterwards."""
+    path = Path(path)
+    wal = _check_header(path)
+    journal, log = _sidecar(path, "-journal"), _sidecar(path, "-wal")
+    has_log = log.exists() and log.stat().st_size > 0
+    has_journal = journal.exists() and journal.stat().st_size > 0
+    if not has_log and not has_journal:
+        return f"{path}: nothing to recover (no interrupted write beside it)"
+    refuse_super_journal(path)
     try:
-        conn = sqlite3.connect(sqlite_uri(path, writable=True), uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = guarded_connect(sqlite_uri(path, writable=True), writable=True)
         try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            # Reading the header takes the shared lock, and with it SQLite's rollback.
+            conn.execute("PRAGMA schema_version").fetchone()
+            if has_log:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                conn.execute("PRAGMA journal_mode = DELETE").fetchone()
         finally:
             conn.close()
     except sqlite3.Error as exc:
         if _is_corruption(exc):
             raise CorruptTrace(f"{path}: corrupt trace: {exc}") from None
-        raise TraceError(
-            f"{path}: an interrupted write must be rolled back first, but the trace cannot be opened for writing: {exc}"
-        ) from None
+        raise TraceError(f"{path}: cannot recover: {exc}") from None
+    what = "merged its write-ahead log" if has_log else "rolled back the interrupted write"
+    return f"{path}: {what}; the trace is as of its last commit"
 
 
 def _remove_with_sidecars(path: Path) -> None:
@@ -548,11 +586,12 @@ class TraceStore:
         if isinstance(path, PostgresTrace):
             return cls._open_postgres(path, writable, upgrade)
         path = Path(path)
-        _check_header(path)
+        wal = _check_header(path)
         head = _schema_revisions()[0]
         tried_upgrade = not upgrade
         for _attempt in range(4):
-            engine = trace_engine(path, writable=writable)
+            immutable = not writable and _read_only_mode(path, wal)
+            engine = trace_engine(path, writable=writable, immutable=immutable)
             conn: Connection | None = None
             try:
                 conn = engine.connect()
@@ -567,6 +606,7 @@ class TraceStore:
                         engine.dispose()
                         conn = None
                         _upgrade_file(path)
+                        wal = _check_header(path)  # an upgrade leaves the file in rollback-journal mode
                         continue  # reopen read-only and look again
                 return cls(engine, conn, path, writable=writable, revision=revision)
             except BaseException as exc:
@@ -576,8 +616,7 @@ class TraceStore:
                 if not isinstance(exc, (DBAPIError, sqlite3.Error)):
                     raise
                 if _sqlite_errorname(exc) == "SQLITE_READONLY_ROLLBACK":
-                    _recover_hot_journal(path)
-                    continue
+                    raise _hot_journal_error(path) from None
                 raise _as_trace_error(exc, path) or TraceError(
                     f"{path}: cannot open trace: {_sqlite_message(exc)}"
                 ) from exc
@@ -821,6 +860,7 @@ class TraceStore:
             part = want[i:i + 500]
             if self.path is not None:  # SQLite: the driver's rows as they are (tuples)
                 raw = self._conn.connection.driver_connection
+                raw.arm()
                 rows = raw.execute(f"SELECT digest, data FROM pages WHERE digest IN "
                                    f"({','.join('?' * len(part))})", part).fetchall()
             else:
