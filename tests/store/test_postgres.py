@@ -177,7 +177,7 @@ def test_old_schema_in_postgres_is_upgraded_on_open(pg_url: str) -> None:
     from alembic import command
 
     from ttd.store.postgres import create_schema
-    from ttd.store.trace_store import _alembic_config
+    from ttd.store.trace_store import _alembic_config, _schema_revisions
 
     loc = PostgresTrace(pg_url, "old")
     create_schema(loc, overwrite=True)
@@ -195,7 +195,7 @@ def test_old_schema_in_postgres_is_upgraded_on_open(pg_url: str) -> None:
     finally:
         engine.dispose()
     with TraceStore.open(loc) as store:
-        assert store.revision == "0003"
+        assert store.revision == _schema_revisions()[0]
         assert store.page_table(2 * K + 1, 1) == model_table(versions, 2 * K + 1, 1)
         n = store._conn.exec_driver_sql("SELECT count(*) FROM page_keyframes").scalar()
         assert n == 4  # two memories, keyframes at 64 and 128
@@ -217,3 +217,29 @@ def test_migrations_match_the_models_on_postgres(pg_url: str) -> None:
         diffs = compare_metadata(MigrationContext.configure(store._conn, opts={"compare_type": True}), Base.metadata)
         assert diffs == []
         assert store._conn.exec_driver_sql("SELECT current_schema()").scalar() == "ttd_schema-check"
+
+
+@pytest.mark.parametrize("sql, message", [
+    ('CREATE FUNCTION evil() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; '
+     'CREATE TRIGGER evil AFTER UPDATE ON alembic_version FOR EACH ROW EXECUTE FUNCTION evil()', "unexpected "),
+    ("CREATE VIEW v AS SELECT 1 AS one", "unexpected view 'v'"),
+    ("ALTER TABLE trace_info ADD COLUMN extra TEXT GENERATED ALWAYS AS (repeat(value, 1000)) STORED",
+     "unexpected generated or default column 'trace_info.extra'"),
+    ("ALTER TABLE chunks ADD CONSTRAINT ck_slow CHECK (length(host) >= 0)", "unexpected constraint 'ck_slow'"),
+    ("CREATE TABLE extra (a int)", "unexpected table 'extra'"),
+])
+def test_foreign_objects_in_a_trace_schema_are_refused(pg_url: str, sql: str, message: str) -> None:
+    """A teammate with write access to the database cannot make readers run SQL of theirs."""
+    loc = PostgresTrace(pg_url, "tampered")
+    with TraceStore.create(loc, overwrite=True) as store:
+        store.set_info(status="complete")
+    engine = loc.engine(writable=True)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+    with pytest.raises(NotATrace, match=message):
+        TraceStore.open(loc)
+    err = _one_line_error("info", "--db", pg_url, "tampered")
+    assert "not a ttd trace: unexpected" in err

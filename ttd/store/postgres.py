@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 from ttd.store.errors import NotATrace, TraceError
+from ttd.store.sqlite_guard import STATEMENT_TIMEOUT_S
 
 __all__ = ["SCHEMA_PREFIX", "PostgresTrace", "is_postgres_url", "list_traces"]
 
@@ -101,7 +102,9 @@ class PostgresTrace:
         if in_schema:
             options.append(f'-c search_path="{self.schema}"')
         if not writable:
+            # a reader's statement is bounded in time, as on a trace file (sqlite_guard)
             options.append("-c default_transaction_read_only=on")
+            options.append(f"-c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000)}")
         engine = create_engine(
             _driver_url(self.url),
             poolclass=NullPool,

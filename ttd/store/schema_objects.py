@@ -120,3 +120,60 @@ def check_revision_objects(objects: dict[str, Definition], revision: str, where:
         if tables:
             raise CorruptTrace(f"{where}: corrupt trace: missing tables {', '.join(tables)}")
         raise CorruptTrace(f"{where}: corrupt trace: missing indexes {', '.join(missing)}")
+
+
+# PostgreSQL: the same rule for a trace's schema `ttd_<name>` in a team database, where anyone
+# who may write the database could add objects. Catalog queries list what is in the schema
+# beyond plain tables and their key and named indexes.
+_PG_FOREIGN = (
+    ("trigger", "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relnamespace = :ns AND NOT t.tgisinternal"),
+    ("rule", "SELECT r.rulename FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class "
+             "WHERE c.relnamespace = :ns"),
+    ("policy", "SELECT p.polname FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+               "WHERE c.relnamespace = :ns"),
+    ("generated or default column", "SELECT c.relname || '.' || a.attname FROM pg_attribute a "
+                                    "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relnamespace = :ns "
+                                    "AND a.attnum > 0 AND NOT a.attisdropped AND (a.atthasdef OR a.attgenerated <> '')"),
+    ("constraint", "SELECT conname FROM pg_constraint WHERE connamespace = :ns AND contype NOT IN ('p', 'u')"),
+    ("function", "SELECT proname FROM pg_proc WHERE pronamespace = :ns"),
+    ("operator", "SELECT oprname FROM pg_operator WHERE oprnamespace = :ns"),
+    ("type", "SELECT typname FROM pg_type WHERE typnamespace = :ns AND typtype NOT IN ('c') "
+             "AND NOT (typcategory = 'A' AND typelem IN (SELECT oid FROM pg_type WHERE typnamespace = :ns "
+             "AND typtype = 'c'))"),
+)
+
+
+@functools.cache
+def _pg_known() -> tuple[frozenset[str], frozenset[str]]:
+    """(tables, indexes) any revision may have, from the models (PostgreSQL has no autoindexes)."""
+    from ttd.store.models import Base
+
+    tables = set(Base.metadata.tables) | {"alembic_version"}
+    indexes = {"alembic_version_pkc"}
+    for table in Base.metadata.tables.values():
+        if table.primary_key.name:
+            indexes.add(str(table.primary_key.name))
+        indexes.update(str(ix.name) for ix in table.indexes)
+    return frozenset(tables), frozenset(indexes)
+
+
+def check_postgres_objects(conn, schema: str, where: object) -> None:  # type: ignore[no-untyped-def]
+    """No object in the trace's PostgreSQL schema but ttd's tables and indexes."""
+    from sqlalchemy import text
+
+    ns = conn.execute(text("SELECT oid FROM pg_namespace WHERE nspname = :s"), {"s": schema}).scalar()
+    if ns is None:
+        return
+    tables, indexes = _pg_known()
+    kinds = {"r": "table", "i": "index", "v": "view", "m": "materialized view", "S": "sequence",
+             "f": "foreign table", "p": "table", "c": "type"}
+    for name, kind in conn.execute(text("SELECT relname, relkind FROM pg_class WHERE relnamespace = :ns "
+                                        "ORDER BY relname"), {"ns": ns}):
+        allowed = tables if kind == "r" else indexes if kind == "i" else frozenset()
+        if name not in allowed:
+            raise NotATrace(f"{where}: not a ttd trace: unexpected {kinds.get(kind, 'object')} {name!r}")
+    for what, sql in _PG_FOREIGN:
+        row = conn.execute(text(sql + " LIMIT 1"), {"ns": ns}).first()
+        if row is not None:
+            raise NotATrace(f"{where}: not a ttd trace: unexpected {what} {row[0]!r}")

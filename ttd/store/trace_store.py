@@ -34,7 +34,7 @@ from ttd.store.keyframes import KEYFRAME_INTERVAL, decode_page_map, encode_page_
 from ttd.store.postgres import PostgresTrace, connection_error, create_schema, drop_schema, require_schema
 from ttd.store.engine import refuse_super_journal, sqlite_uri, trace_engine
 from ttd.store.migrations import ALEMBIC_DIR, alembic_config, migrate, revisions_in_order
-from ttd.store.schema_objects import check_known_objects, check_revision_objects
+from ttd.store.schema_objects import check_known_objects, check_postgres_objects, check_revision_objects
 from ttd.store.sqlite_guard import STATEMENT_TIMEOUT_S
 from ttd.store.sqlite_guard import connect as guarded_connect
 from ttd.store.errors import CorruptTrace, MissingRow, NotATrace, SchemaTooNew, TraceError, TraceExists
@@ -353,6 +353,8 @@ def _check_schema(conn: Connection, where: object, schema: str | None = None) ->
     objects = None
     if conn.dialect.name == "sqlite":
         objects = check_known_objects(conn.connection.driver_connection, where)
+    elif schema is not None:
+        check_postgres_objects(conn, schema, where)
     names = set(inspect(conn).get_table_names(schema=schema))
     if "alembic_version" not in names or "trace_info" not in names:
         raise NotATrace(f"{where}: SQLite database but not a ttd trace (no ttd tables)"
