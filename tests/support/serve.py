@@ -7,7 +7,7 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from tests.support.recording import TTD
 
@@ -18,10 +18,20 @@ class Server:
         self.port = port
         self.banner = banner
 
+    def rss_mb(self) -> float:
+        """The server's resident memory (VmRSS), in MB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS for the server")
+
 
 @contextlib.contextmanager
-def ttd_serve(trace: Path, at: str = "start", timeout: float = 60.0) -> Iterator[Server]:
-    proc = subprocess.Popen([*TTD, "serve", "--port", "0", "--at", at, str(trace)],
+def ttd_serve(trace: Path, at: str = "start", timeout: float = 60.0,
+              extra: Sequence[str] = ()) -> Iterator[Server]:
+    """`extra`: more `ttd serve` options (--max-clients, --stall-timeout, ...)."""
+    proc = subprocess.Popen([*TTD, "serve", "--port", "0", "--at", at, *extra, str(trace)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     banner: list[str] = []
     port = None

@@ -6,6 +6,9 @@ the session's reasons for stopping and gdb-remote stop kinds. Owns no protocol a
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from ttd.gdb.target import (
     SPACE_CODE, SPACE_MEMORY, Library, Region, Resume, StopEvent, StopKind, WatchKind,
     code_addr, split_addr,
@@ -164,3 +167,17 @@ class ReplayTarget:
 
     def kill(self) -> None:
         pass
+
+    def close(self) -> None:
+        """The connection ended: free the session now. The protocol object that holds this
+        target is a reference cycle (its handler tables point back at it), which only the
+        cycle collector frees, and a session holds a copy of linear memory (16 MiB for a small
+        C program): a server that waited for the collector grew by hundreds of MB."""
+        session, self.session, self._stacks = self.session, None, None
+        if session is None:
+            return
+        session.pending = None  # a staged move: a closure over the session
+        alive = weakref.ref(session)
+        del session
+        if alive() is not None:  # another cycle holds it: collect now, not some time later
+            gc.collect()
