@@ -11,6 +11,7 @@ import datetime as _dt
 import hashlib
 import os
 import signal
+import sqlite3
 import struct
 import sys
 import time
@@ -28,6 +29,8 @@ from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_view, me
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
+from ttd.store.errors import TraceError, TraceExists
+from ttd.store.recording_lock import OutputRefused
 from ttd.wasm.errors import WasmError
 from ttd.wasm.module import parse_module
 
@@ -36,7 +39,14 @@ MAX_FILES = 1000  # file names kept for `ttd info`
 
 
 class RecordError(Exception):
-    """A one-line reason the recording could not start or finish."""
+    """A one-line reason the recording could not start or finish.
+
+    kept: when writing failed after some chunks were committed, the trace that keeps them.
+    """
+
+    def __init__(self, message: str, kept: RecordResult | None = None):
+        super().__init__(message)
+        self.kept = kept
 
 
 class Interrupted(Exception):
@@ -125,6 +135,7 @@ class Progress:
 
     def done(self) -> None:
         if self.shown and not self.quiet:
+            self.shown = False
             sys.stderr.write("\n")
             sys.stderr.flush()
 
@@ -133,6 +144,60 @@ class Recorder:
     def __init__(self, opts: RecordOptions):
         self.opts = opts
         self.interrupted = False
+        self._writer: ChunkWriter | None = None
+        self._out = None
+        self._lock = None  # the trace file's recording lock, held until the end of run()
+        self._progress: Progress | None = None
+
+    def run(self) -> RecordResult:
+        """Record; a recording that fails before it committed a chunk leaves no file."""
+        try:
+            return self._run()
+        except BaseException as exc:
+            if self._writer is None:
+                raise
+            error = self._abandon(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            # last, when no SQLite connection of ours has the file open (see recording_lock)
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    def _abandon(self, exc: BaseException) -> BaseException:
+        """After a failure with the trace created: keep what was committed, or remove the file."""
+        writer, out = self._writer, self._out
+        if self._progress is not None:
+            self._progress.done()
+        try:
+            writer.finish()  # what was queued; the store is closed afterwards
+        except BaseException:
+            pass
+        kept = writer.committed_chunks > 0  # a chunk: something to replay
+        removed = False
+        if not kept and isinstance(out, Path):
+            from ttd.store.trace_store import _remove_with_sidecars
+
+            try:
+                _remove_with_sidecars(out)  # still ours: we hold its lock
+                removed = True
+            except (OSError, TraceError):
+                pass
+        if isinstance(exc, RecordError):
+            return RecordError(f"{exc}; no trace written") if removed else exc
+        if not isinstance(exc, (TraceError, OSError, sqlite3.Error)):
+            return exc  # Ctrl-C twice, a bug: as it is (a killed recorder keeps its trace too)
+        reason = _one_line(exc)
+        if reason.startswith(f"{out}: "):
+            reason = reason[len(f"{out}: "):]
+        reason = f"writing {out} failed: {reason}"
+        if not kept:
+            return RecordError(f"{reason}; no trace written" if removed else reason)
+        return RecordError(reason, kept=RecordResult(
+            out, 1, None, writer.committed_steps, 0, writer.committed_chunks, writer.bytes, 0.0,
+            "partial: the recording failed; kept up to its last commit"))
 
     # ---- setup ----------------------------------------------------------------------------
 
@@ -188,13 +253,12 @@ class Recorder:
 
     # ---- the run --------------------------------------------------------------------------
 
-    def run(self) -> RecordResult:
+    def _run(self) -> RecordResult:
         o = self.opts
         t0 = time.perf_counter()
         data, inst, engine, module = self._load()
         out = o.out or default_trace_path(o.program)
-        if out.exists() and not o.overwrite:
-            raise RecordError(f"{out}: already exists")
+        _check_out(out, o.program)
         wasi, arg_sizes = self._wasi()
         store = wasmtime.Store(engine)
         store.set_wasi(wasi)
@@ -221,9 +285,20 @@ class Recorder:
         block_steps = np.array([len(b.pcs) for b in sched.blocks], dtype=np.int64)
 
         entry = self._entry(store, exports)
-        progress = Progress(o.quiet, "recording")
+        progress = self._progress = Progress(o.quiet, "recording")
         writer = ChunkWriter(out, block_steps, progress)
-        writer.open(o.overwrite)
+        try:
+            self._lock = writer.open(o.overwrite)  # before the program runs: refusals first
+        except TraceExists:
+            raise RecordError(f"{out}: already exists (use --force to replace it)")
+        except OutputRefused as e:  # nothing created: e.g. another ttd is recording it
+            raise RecordError(str(e))
+        except TraceError as e:
+            raise RecordError(f"{e}; no trace written")
+        self._writer, self._out = writer, out
+        if self._lock is not None and self._lock.replaced_empty:
+            sys.stderr.write(f"ttd: note: {out}: replaced the empty file a killed recorder left "
+                             f"(it held nothing)\n")
         program_info = {
             "program": o.program.name,
             "args": list(o.args),
@@ -433,10 +508,7 @@ class Recorder:
             "mem_sizes": final.mem_sizes,
             "globals": final.globals,
         }
-        try:
-            writer.finish()
-        except Exception as e:
-            raise RecordError(f"writing {out} failed: {e}")
+        writer.finish()  # a failure: see _abandon
         progress(writer.steps, writer.bytes, force=True)
         progress.done()
 
@@ -531,6 +603,19 @@ class Recorder:
             lines.append(f"           {i}: {where:>8} - {name}")
         lines.append(f"    1: {_trap_message(e)}")
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _check_out(out, program: Path) -> None:
+    """Refuse an --out that is the program itself (the same file by any name: a symlink, a
+    hard link), which --force would replace by the trace."""
+    if not isinstance(out, Path):  # a trace in a database
+        return
+    try:
+        same = os.path.samefile(out, program)
+    except OSError:  # out does not exist (yet), or cannot be looked at: create() will say
+        return
+    if same:
+        raise RecordError(f"{out}: is the program being recorded; write the trace somewhere else")
 
 
 def _one_line(e: BaseException) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 from ttd.store import codec
 from ttd.store.trace_store import TraceStore
 
-#: Seconds between commits: each costs an fsync, and a killed recorder loses at most this much.
+#: Seconds between commits: each costs an fsync, and a killed recorder loses at most this much
+#: of what reached the writer (also while the program waits, e.g. on stdin: see _loop).
 COMMIT_EVERY = 1.0
 #: An extra page-table keyframe once this many page versions (and at least as many as the
 #: table has pages) were stored since the last: a seek then reads a keyframe and few versions.
@@ -61,17 +62,25 @@ class ChunkWriter:
         self.bytes = 0
         self.chunks = 0
         self.committed = time.monotonic()
+        # what the file holds for sure: chunks and steps as of the last successful commit
+        self.committed_chunks = 0
+        self.committed_steps = 0
+        self._dirty = False  # rows written since the last commit
         self.store: TraceStore | None = None
         # per memory: the page table as of the last boundary, and versions since its keyframe
         self.tables: dict[int, dict[int, bytes]] = {}
         self.since_keyframe: dict[int, int] = {}
         self.thread = threading.Thread(target=self._loop, name="ttd-writer", daemon=True)
-        self.thread.start()
 
     def _loop(self) -> None:
         try:
             while True:
-                job = self.jobs.get()
+                try:
+                    # idle (the program waits for input, or computes between full buffers):
+                    # commit what came in, so a recorder killed now loses nothing it was given
+                    job = self.jobs.get(timeout=max(COMMIT_EVERY, 0.05))
+                except queue.Empty:
+                    job = self._commit if self._dirty else _nothing
                 if job is None:
                     break
                 if self.error is not None:
@@ -89,10 +98,22 @@ class ChunkWriter:
         """Run fn(store) on the writer thread, after everything submitted before it."""
         self.jobs.put(lambda: fn(self.store))
 
-    def open(self, overwrite: bool) -> None:
-        def _open() -> None:
-            self.store = TraceStore.create(self.path, overwrite=overwrite)
-        self.jobs.put(_open)
+    def open(self, overwrite: bool):
+        """Create the trace here and now (so a refusal or a failure is raised before the program
+        runs), then start the writer thread. Returns a second descriptor of the store's
+        recording lock (None for a database), for the caller to hold until it is done with the
+        file: closing the store does not release the lock while that one is open."""
+        self.store = TraceStore.create(self.path, overwrite=overwrite)
+        lock = self.store.recording_lock
+        self.thread.start()
+        return lock.dup() if lock is not None else None
+
+    def _commit(self) -> None:
+        self.store.commit()
+        self.committed = time.monotonic()
+        self.committed_chunks = self.chunks
+        self.committed_steps = self.steps
+        self._dirty = False
 
     def boundary(self, b: Boundary) -> None:
         def job() -> None:
@@ -100,7 +121,7 @@ class ChunkWriter:
             st.put_pages(b.pages)
             self._versions(b)
             st.put_checkpoint(b.seq, b.state())
-            st.commit()
+            self._commit()
         self.jobs.put(job)
 
     def _versions(self, b: Boundary) -> None:
@@ -141,22 +162,29 @@ class ChunkWriter:
             st.put_pages(boundary.pages)
             self._versions(boundary)
             st.put_checkpoint(boundary.seq, boundary.state())
-            now = time.monotonic()
-            if now - self.committed >= COMMIT_EVERY:
-                st.commit()
-                self.committed = now
             self.steps += n_steps
             self.blocks += int(arr.size)
             self.chunks += 1
             self.bytes += len(cids) + len(cvals) + len(chost) + sum(len(p) for p in boundary.pages.values())
+            self._dirty = True
+            if time.monotonic() - self.committed >= COMMIT_EVERY:
+                self._commit()
             if self.progress:
                 self.progress(self.steps, self.bytes)
         self.jobs.put(job)
 
     def finish(self) -> None:
         """Wait for every job, close the store on its own thread; re-raise a writer failure."""
-        self.call(lambda st: st.commit())
-        self.jobs.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            self.jobs.put(self._commit)
+            self.jobs.put(None)
+            self.thread.join()
+        elif self.store is not None:  # never started
+            self.store.close()
+            self.store = None
         if self.error is not None:
             raise self.error
+
+
+def _nothing() -> None:
+    pass
