@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.recording import ttd
-from ttd.store.trace_store import _schema_revisions
+from ttd.store.trace_store import TraceStore, _schema_revisions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TRACES = sorted(FIXTURES.glob("schema-*/*.db"))
@@ -74,6 +74,9 @@ def test_old_trace_upgraded_and_read_only(fixture: Path, tmp_path: Path) -> None
     os.chmod(ro, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     digest = hashlib.sha256(ro.read_bytes()).hexdigest()
     as_is = _exercise(ro, expected)
+    with TraceStore.open(ro) as store:  # no checksum columns before 0004: verify says so
+        assert store.revision == old
+        assert bool(store.blobs_without_checksums()) == (old in ("0001", "0002", "0003"))
     assert hashlib.sha256(ro.read_bytes()).hexdigest() == digest
     assert _revision(ro) == old
     assert [p.name for p in ro_dir.iterdir()] == [fixture.name]
@@ -84,7 +87,12 @@ def test_old_trace_upgraded_and_read_only(fixture: Path, tmp_path: Path) -> None
     upgraded = _exercise(rw, expected)
     assert _revision(rw) == head
     assert upgraded == as_is
+    conn = sqlite3.connect(rw)
     if expected["chunks"] > 64:  # the upgrade backfilled keyframes
-        conn = sqlite3.connect(rw)
         assert conn.execute("SELECT count(*) FROM page_keyframes").fetchone()[0] > 0
-        conn.close()
+    for table in ("modules", "checkpoints", "page_keyframes"):  # and checksums (0004)
+        assert conn.execute(f"SELECT count(*) FROM {table} WHERE checksum IS NULL").fetchone()[0] == 0, table
+    assert conn.execute("SELECT count(*) FROM checkpoints").fetchone()[0] == expected["chunks"] + 1
+    conn.close()
+    with TraceStore.open(rw) as store:
+        assert not store.blobs_without_checksums() and list(store.checksum_failures()) == []

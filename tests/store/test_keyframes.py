@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from ttd.store import CorruptTrace, TraceStore
 from ttd.store.engine import trace_engine
 from ttd.store.keyframes import KEYFRAME_INTERVAL, decode_page_map, encode_page_map
-from ttd.store.trace_store import ALEMBIC_DIR, _alembic_config
+from ttd.store.trace_store import ALEMBIC_DIR, _alembic_config, _schema_revisions, keyframe_checksum
 
 K = KEYFRAME_INTERVAL
 
@@ -79,7 +79,8 @@ def fill_raw(path: Path, versions: dict[int, list]) -> None:
 def keyframe_rows(path: Path) -> dict[tuple[int, int], dict[int, bytes]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return {(m, s): decode_page_map(b) for m, s, b in conn.execute("SELECT * FROM page_keyframes")}
+        return {(m, s): decode_page_map(b) for m, s, b in conn.execute(
+            "SELECT memory, chunk_seq, page_map FROM page_keyframes")}
     finally:
         conn.close()
 
@@ -218,8 +219,8 @@ def test_migration_backfills_the_keyframes_recording_would_have_written(tmp_path
     fill_raw(old, versions)
     assert revision_of(old) == "0001"
     with TraceStore.open(old, writable=True) as store:
-        assert store.revision == "0003"
-    assert revision_of(old) == "0003"
+        assert store.revision == _schema_revisions()[0]
+    assert revision_of(old) == _schema_revisions()[0]
     assert keyframe_rows(old) == keyframe_rows(online)
     assert keyframe_rows(old)  # not vacuously
 
@@ -229,9 +230,9 @@ def test_read_only_open_upgrades_a_writable_file(tmp_path: Path) -> None:
     old = make_0001(tmp_path / "old.ttd")
     fill_raw(old, versions)
     with TraceStore.open(old) as store:
-        assert store.revision == "0003" and not store.writable
+        assert store.revision == _schema_revisions()[0] and not store.writable
         assert store.page_table(2 * K + 1, 0) == model_table(versions, 2 * K + 1, 0)
-    assert revision_of(old) == "0003"
+    assert revision_of(old) == _schema_revisions()[0]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith("-journal")]
 
 
@@ -257,14 +258,22 @@ def test_upgrade_is_not_attempted_when_told_not_to(tmp_path: Path) -> None:
     assert revision_of(old) == "0001"
 
 
-def test_corrupt_keyframe_is_a_corrupt_trace(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resealed", [False, True], ids=["checksum", "decoder"])
+def test_corrupt_keyframe_is_a_corrupt_trace(tmp_path: Path, resealed: bool) -> None:
+    """Caught by its checksum; and with the checksum recomputed (a forger), by the decoder."""
     path = tmp_path / "t.ttd"
     write_online(path, versions_for(K + 3))
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE page_keyframes SET page_map = x'28b52ffd00'")
+    bad = bytes.fromhex("28b52ffd00")
+    conn.execute("UPDATE page_keyframes SET page_map = ?", (bad,))
+    if resealed:
+        for m, s in conn.execute("SELECT memory, chunk_seq FROM page_keyframes").fetchall():
+            conn.execute("UPDATE page_keyframes SET checksum = ? WHERE memory = ? AND chunk_seq = ?",
+                         (keyframe_checksum(m, s, bad), m, s))
     conn.commit()
     conn.close()
-    with TraceStore.open(path) as store, pytest.raises(CorruptTrace, match="page keyframe"):
+    match = "page keyframe: " if resealed else "page keyframe of memory 0 at chunk 64 fails its checksum"
+    with TraceStore.open(path) as store, pytest.raises(CorruptTrace, match=match):
         store.page_table(K + 1, 0)
 
 

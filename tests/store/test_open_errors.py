@@ -11,6 +11,7 @@ import pytest
 from tests.store.conftest import file_state
 from ttd.store import CorruptTrace, NotATrace, SchemaTooNew, TraceError, TraceStore
 from ttd.store.models import SQLITE_APPLICATION_ID
+from ttd.store.trace_store import _schema_revisions
 
 MODES = [pytest.param(False, id="read-only"), pytest.param(True, id="writable")]
 
@@ -101,8 +102,8 @@ def test_newer_schema(real_trace: Path, tmp_path: Path, writable: bool) -> None:
     shutil.copyfile(real_trace, path)
     _set_revision(path, "0042_from_the_future")
     err = expect_refused(path, SchemaTooNew, writable)
-    assert "0042_from_the_future" in str(err) and "'0003'" in str(err)
-    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", "0003")
+    assert "0042_from_the_future" in str(err) and repr(_schema_revisions()[0]) in str(err)
+    assert isinstance(err, SchemaTooNew) and (err.found, err.newest) == ("0042_from_the_future", _schema_revisions()[0])
 
 
 def test_newer_schema_names_both_ttd_versions(real_trace: Path, tmp_path: Path) -> None:

@@ -2,20 +2,29 @@
 
 At every chunk boundary the recorder stored the live memory pages and globals; at the end it
 stored hashes of the final memory, the globals and the last pc. A trace verifies when the
-replayed state equals all of them.
+replayed state equals all of them, and every blob a replay trusts matches its checksum:
+chunks (with their host events) as the replay loads them; before that, every stored page
+(decompressed and hashed: pages are named by their sha256), the module and its schedule,
+every checkpoint and every page-table keyframe (schema revision 0004), each failure one line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.machine import ReplayError
 from ttd.replay.trace import Trace
-from ttd.store.errors import TraceError
+from ttd.store import codec
+from ttd.store.errors import CorruptTrace, TraceError
+
+#: Checksum failures listed one by one; beyond this many, one line says how many more.
+MAX_LISTED = 20
 
 
 @dataclass
@@ -48,10 +57,66 @@ def _check_boundary(trace: Trace, st, seq: int) -> str | None:
     return None
 
 
+def _page_failures(store) -> Iterator[str]:
+    """Every stored page that does not decompress to content whose sha256 is its digest."""
+    seen = 0
+    for digest, data in store.iter_pages():
+        seen += 1
+        name = bytes(digest).hex()[:16] if isinstance(digest, (bytes, memoryview)) else repr(digest)[:40]
+        if not isinstance(data, (bytes, memoryview)):
+            yield f"page {name}... is not a blob"
+            continue
+        try:
+            raw = codec.decompress(data, SNAP_PAGE)
+        except CorruptTrace as e:
+            yield f"page {name}... does not decompress: {e}"
+            continue
+        if hashlib.sha256(raw).digest() != digest:
+            yield f"page {name}... fails its checksum (its content's sha256 is not its digest)"
+    total = store.page_count()
+    if total != seen:
+        yield f"{total - seen} pages have a digest that is not a sha256"
+
+
+def unchecked_blobs(trace: Trace) -> str | None:
+    """What this trace's schema revision has no checksums for, as a line of the report; None
+    from revision 0004 on. Only a trace read as it is (read-only, not upgraded) has one."""
+    store = trace.store
+    kinds = store.blobs_without_checksums()
+    if not kinds:
+        return None
+    what = ", ".join(kinds[:-1]) + " and " + kinds[-1] if len(kinds) > 1 else kinds[0]
+    return (f"not checked: {what} (schema revision {store.revision}, read as it is, has no "
+            f"checksums for them; `ttd export` makes an upgraded copy that has them)")
+
+
+def check_blobs(trace: Trace) -> list[str]:
+    """Every blob besides the chunks that fails its checksum: pages, the module, checkpoints
+    and keyframes, one line each (at most MAX_LISTED, then how many more)."""
+    failures: list[str] = []
+    more = 0
+    for failure in itertools.chain(trace.store.checksum_failures(), _page_failures(trace.store)):
+        if len(failures) < MAX_LISTED:
+            failures.append(failure)
+        else:
+            more += 1
+    if more:
+        failures.append(f"and {more} more blobs fail their checksums")
+    return failures
+
+
 def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
     info = trace.info
     complete = info.get("status") in ("complete", "interrupted") and "final" in info
     rep = VerifyReport(ok=True, steps=0, chunks=0, complete=complete)
+    failures = check_blobs(trace)
+    if failures:
+        rep.ok = False
+        rep.problems.extend(failures)
+        return rep
+    unchecked = unchecked_blobs(trace)
+    if unchecked:
+        rep.problems.append(unchecked)
     st = trace.initial_state(with_memory=True)
     n = len(trace.chunks)
     last_shown = 0.0

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of a trace file (schema revision "0003").
+"""SQLAlchemy models of a trace file (schema revision "0004").
 
 These models are the source of truth that ``alembic revision --autogenerate``
 diffs against; the migration in ``alembic/versions`` is what actually builds a
@@ -41,7 +41,13 @@ class TraceInfo(Base):
 
 
 class Module(Base):
-    """Original module bytes (what LLDB is served) plus an opaque schedule blob."""
+    """Original module bytes (what LLDB is served) plus an opaque schedule blob.
+
+    sha256 is that of ``wasm``; checksum (revision 0004) is trace_store.module_checksum of
+    id, name, sha256 (so the bytes, through their hash) and schedule. The checksum columns are nullable only because SQLite adds
+    a column that way without rewriting the table; the 0004 upgrade fills them, and the
+    store reads a NULL as a failed check.
+    """
 
     __tablename__ = "modules"
 
@@ -50,6 +56,7 @@ class Module(Base):
     sha256: Mapped[str] = mapped_column(Text, nullable=False)
     wasm: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     schedule: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    checksum: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Chunk(Base):
@@ -71,12 +78,13 @@ class Chunk(Base):
 
 
 class Checkpoint(Base):
-    """Opaque state at the start of chunk ``chunk_seq``."""
+    """Opaque state at the start of chunk ``chunk_seq``; checksum: trace_store.checkpoint_checksum (revision 0004)."""
 
     __tablename__ = "checkpoints"
 
     chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     state: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    checksum: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Page(Base):
@@ -123,6 +131,8 @@ class PageKeyframe(Base):
     chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     #: codec.compress of: uint64 count n, n int64 page numbers, n 32-byte digests (little-endian).
     page_map: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: trace_store.keyframe_checksum of memory, chunk_seq and page_map (revision 0004).
+    checksum: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 #: Tables a file must have to be read as a trace of this schema.

@@ -17,13 +17,14 @@ import json
 import os
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, inspect, select, text, type_coerce
+from sqlalchemy import (Connection, Engine, LargeBinary, and_, bindparam, cast, delete, func, insert, inspect,
+                        null, select, text, tuple_, type_coerce)
 from sqlalchemy.types import NullType
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 import ttd
 from ttd.store import codec
 from ttd.store.keyframes import KEYFRAME_INTERVAL, decode_page_map, encode_page_map
+from ttd.store.recording_lock import RecordingLock, create_locked
 from ttd.store.postgres import PostgresTrace, connection_error, create_schema, drop_schema, require_schema
 from ttd.store.engine import refuse_super_journal, sqlite_uri, trace_engine
 from ttd.store.migrations import ALEMBIC_DIR, alembic_config, migrate, revisions_in_order
@@ -50,7 +52,8 @@ from ttd.store.models import (
     TraceInfo,
 )
 
-__all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceLocation", "TraceStore", "chunk_checksum"]
+__all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceLocation", "TraceStore", "checkpoint_checksum",
+           "chunk_checksum", "keyframe_checksum", "module_checksum"]
 
 #: What create() and open() accept: a trace file's path, or a trace in a PostgreSQL database.
 TraceLocation = str | os.PathLike[str] | PostgresTrace
@@ -76,9 +79,9 @@ _INSERT_CHUNK = insert(_chunks)
 _INSERT_VERSION = insert(_versions)
 _SELECT_INFO = select(_info.c.key, _info.c.value)
 _SELECT_NEXT_MODULE_ID = select(func.coalesce(func.max(_modules.c.id) + 1, 0))
-_SELECT_MODULE = select(_modules.c.name, _modules.c.sha256, _modules.c.wasm, _modules.c.schedule).where(
-    _modules.c.id == bindparam("id")
-)
+_SELECT_MODULE = select(
+    _modules.c.name, _modules.c.sha256, _modules.c.wasm, _modules.c.schedule, _modules.c.checksum
+).where(_modules.c.id == bindparam("id"))
 _SELECT_CHUNK = select(
     _chunks.c.seq,
     _chunks.c.first_step,
@@ -103,7 +106,9 @@ _SELECT_CHUNK_AT = (
     .order_by(_chunks.c.first_step.desc(), _chunks.c.seq.desc())
     .limit(1)
 )
-_SELECT_CHECKPOINT = select(_checkpoints.c.state).where(_checkpoints.c.chunk_seq == bindparam("seq"))
+_SELECT_CHECKPOINT = select(_checkpoints.c.state, _checkpoints.c.checksum).where(
+    _checkpoints.c.chunk_seq == bindparam("seq")
+)
 _SELECT_PAGE = select(_pages.c.data).where(_pages.c.digest == bindparam("digest"))
 # Latest version <= seq of every page of one memory: the GROUP BY walks the
 # (memory, page, chunk_seq) primary key once, then one key lookup per page.
@@ -126,7 +131,7 @@ _SELECT_PAGE_TABLE = select(_versions.c.page, _versions.c.digest).join(
 # the versions after it in chunk order (ix_page_versions_memory_chunk_seq), so
 # later versions of a page overwrite earlier ones.
 _SELECT_KEYFRAME = (
-    select(_keyframes.c.chunk_seq, _keyframes.c.page_map)
+    select(_keyframes.c.chunk_seq, _keyframes.c.page_map, _keyframes.c.checksum)
     .where(_keyframes.c.memory == bindparam("memory"), _keyframes.c.chunk_seq <= bindparam("seq"))
     .order_by(_keyframes.c.chunk_seq.desc())
     .limit(1)
@@ -150,6 +155,43 @@ _SELECT_KEYFRAME_TOPS = select(_keyframes.c.memory, func.max(_keyframes.c.chunk_
 #: Pages of decoded keyframes a store keeps in memory (~100 bytes each): every
 #: keyframe of a typical trace, a few of one with gigabytes of memory.
 _KEYFRAME_CACHE_PAGES = 1 << 18
+
+# Every blob row in key order, a batch at a time (keyset pagination: memory stays bounded
+# whatever the trace's size), for `ttd verify`'s checksum pass.
+_SELECT_CHECKPOINTS_AFTER = (
+    select(_checkpoints.c.chunk_seq, _checkpoints.c.state, _checkpoints.c.checksum)
+    .where(_checkpoints.c.chunk_seq > bindparam("after"))
+    .order_by(_checkpoints.c.chunk_seq)
+    .limit(bindparam("n"))
+)
+_SELECT_KEYFRAMES_AFTER = (
+    select(_keyframes.c.memory, _keyframes.c.chunk_seq, _keyframes.c.page_map, _keyframes.c.checksum)
+    .where(tuple_(_keyframes.c.memory, _keyframes.c.chunk_seq) > tuple_(bindparam("m"), bindparam("s")))
+    .order_by(_keyframes.c.memory, _keyframes.c.chunk_seq)
+    .limit(bindparam("n"))
+)
+_SELECT_PAGES_AFTER = (
+    select(_pages.c.digest, _pages.c.data)
+    .where(_pages.c.digest > bindparam("after"))
+    .order_by(_pages.c.digest)
+    .limit(bindparam("n"))
+)
+
+
+def _checksum_as(statement: Any, table: Any, how: str) -> Any:
+    """The select, or the same with table.checksum read another way: "null" for a trace of a revision
+    before 0004 (opened read-only, not upgraded), whose tables have no such column; "blob" on
+    SQLite, where a crafted row may hold text that is not UTF-8, which the driver would fail to
+    decode (a mismatch, not a database error)."""
+    column = table.c.checksum
+    if how == "text":
+        return statement
+    replacement = null() if how == "null" else cast(column, LargeBinary)
+    return statement.with_only_columns(
+        *(replacement.label("checksum") if c is column else c for c in statement.selected_columns),
+        maintain_column_froms=True,
+    )
+
 
 # Untyped columns: no per-row result processing (a seek may fetch thousands of pages)
 _SELECT_PAGES = select(type_coerce(_pages.c.digest, NullType()), type_coerce(_pages.c.data, NullType())).where(
@@ -199,6 +241,61 @@ def chunk_checksum(
     h.update(vals)
     h.update(host)
     return h.hexdigest()
+
+
+# Checksums of the other blobs a replay trusts (schema revision 0004), in the manner of
+# chunk_checksum: a tag naming the kind of row, its key as little-endian int64s and the
+# length of each blob as uint64 (a row's bytes cannot be moved to another row or shifted
+# between its blobs), then the blobs. alembic/versions/0004_blob_checksums.py carries a copy
+# for its backfill (tests check they agree): changing a format needs a new revision.
+
+def module_checksum(module_id: int, name: str, wasm_sha256: str, schedule: bytes) -> str:
+    """Hex sha256 of a modules row: its id, name, the sha256 of its original bytes (the
+    row's sha256 column, which the reader checks against the bytes: a module of megabytes is
+    hashed once, not twice) and its schedule blob."""
+    name_bytes = name.encode("utf-8", "surrogatepass")
+    digest = bytes.fromhex(wasm_sha256)
+    h = hashlib.sha256(b"ttd module\0" + struct.pack("<q3Q", module_id, len(name_bytes), len(digest), len(schedule)))
+    h.update(name_bytes)
+    h.update(digest)
+    h.update(schedule)
+    return h.hexdigest()
+
+
+def checkpoint_checksum(seq: int, state: bytes) -> str:
+    """Hex sha256 of a checkpoints row: the chunk it starts and its state blob."""
+    h = hashlib.sha256(b"ttd checkpoint\0" + struct.pack("<qQ", seq, len(state)))
+    h.update(state)
+    return h.hexdigest()
+
+
+def keyframe_checksum(memory: int, seq: int, page_map: bytes) -> str:
+    """Hex sha256 of a page_keyframes row: its memory, its chunk and its page map blob."""
+    h = hashlib.sha256(b"ttd keyframe\0" + struct.pack("<qqQ", memory, seq, len(page_map)))
+    h.update(page_map)
+    return h.hexdigest()
+
+
+def _checksum_matches(stored: object, compute: Callable[..., str], *fields: object) -> bool:
+    """Whether a stored checksum is the one of fields; False for fields of the wrong type or
+    range, as a crafted row may hold (SQLite keeps any value in any column)."""
+    if isinstance(stored, (bytes, memoryview)):  # read as a blob (SQLite)
+        try:
+            stored = bytes(stored).decode("ascii")
+        except UnicodeDecodeError:
+            return False
+    if not isinstance(stored, str):
+        return False
+    try:
+        return stored == compute(*fields)
+    except (TypeError, ValueError, OverflowError, struct.error):
+        return False
+
+
+def _keyframe_row(memory: int, seq: int, table: Mapping[int, bytes]) -> dict[str, Any]:
+    page_map = encode_page_map(table)
+    return {"memory": memory, "chunk_seq": seq, "page_map": page_map,
+            "checksum": keyframe_checksum(memory, seq, page_map)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -333,6 +430,10 @@ def _hot_journal_error(path: Path) -> TraceError:
 #: Tables each schema revision has; a trace missing one is corrupt. Revisions
 #: not listed here are the current one (every model table).
 _REVISION_TABLES = {"0001": frozenset(TABLES) - {"page_keyframes"}}
+#: Revisions whose modules, checkpoints and page_keyframes have no checksum column (added
+#: by 0004). Such a trace opened read-only is read without those checks; upgraded, the
+#: migration computes them for the existing rows.
+_REVISIONS_WITHOUT_BLOB_CHECKSUMS = frozenset({"0001", "0002", "0003"})
 
 
 def _writer_version(conn: Connection) -> str | None:
@@ -422,7 +523,8 @@ def recover(path: str | os.PathLike[str]) -> str:
 
 
 def _remove_with_sidecars(path: Path) -> None:
-    for p in (path, *(path.with_name(path.name + s) for s in _SIDECARS)):
+    # sidecars first: once path is gone another writer may create it, and its -journal
+    for p in (*(path.with_name(path.name + s) for s in _SIDECARS), path):
         try:
             p.unlink(missing_ok=True)
         except IsADirectoryError:
@@ -471,6 +573,8 @@ class TraceStore:
     location: Path | PostgresTrace
     #: Schema revision of the trace as opened (older than head only when it could not be upgraded).
     revision: str
+    #: create() of a file: the exclusive flock held until close() (see recording_lock).
+    recording_lock: RecordingLock | None = None
 
     def __init__(
         self,
@@ -495,6 +599,15 @@ class TraceStore:
         self.revision = revision or _schema_revisions()[0]
         # Revision 0001 (opened read-only, not upgraded) has no keyframes: page_table() scans.
         self._use_keyframes = "page_keyframes" in _REVISION_TABLES.get(self.revision, frozenset(TABLES))
+        #: Whether modules, checkpoints and keyframes carry checksums (revision 0004); before
+        #: it (opened read-only, not upgraded) the selects must not name the column.
+        self.blob_checksums = self.revision not in _REVISIONS_WITHOUT_BLOB_CHECKSUMS
+        how = "null" if not self.blob_checksums else "blob" if engine.dialect.name == "sqlite" else "text"
+        self._select_module = _checksum_as(_SELECT_MODULE, _modules, how)
+        self._select_checkpoint = _checksum_as(_SELECT_CHECKPOINT, _checkpoints, how)
+        self._select_keyframe = _checksum_as(_SELECT_KEYFRAME, _keyframes, how)
+        self._select_checkpoints_after = _checksum_as(_SELECT_CHECKPOINTS_AFTER, _checkpoints, how)
+        self._select_keyframes_after = _checksum_as(_SELECT_KEYFRAMES_AFTER, _keyframes, how)
         # Upserts and insert-or-ignore need the dialect's INSERT (SQLite and
         # PostgreSQL spell ON CONFLICT the same way); built once per store.
         dialect_insert = _INSERT_FOR_DIALECT[engine.dialect.name]
@@ -502,7 +615,8 @@ class TraceStore:
         self._upsert_info = info.on_conflict_do_update(index_elements=[_info.c.key], set_={"value": info.excluded.value})
         checkpoint = dialect_insert(_checkpoints)
         self._upsert_checkpoint = checkpoint.on_conflict_do_update(
-            index_elements=[_checkpoints.c.chunk_seq], set_={"state": checkpoint.excluded.state}
+            index_elements=[_checkpoints.c.chunk_seq],
+            set_={"state": checkpoint.excluded.state, "checksum": checkpoint.excluded.checksum},
         )
         self._insert_pages = dialect_insert(_pages).on_conflict_do_nothing(index_elements=[_pages.c.digest])
         self._insert_keyframe = dialect_insert(_keyframes).on_conflict_do_nothing(
@@ -530,29 +644,28 @@ class TraceStore:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if overwrite or not path.exists():
-                # Also drops a stale -journal, which SQLite would otherwise "roll back" into the new file.
-                _remove_with_sidecars(path)
-            try:
-                # O_EXCL: refusing to clobber is atomic, even against a concurrent create().
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            except FileExistsError:
-                raise TraceExists(f"{path}: already exists (pass overwrite=True to replace it)") from None
-        except TraceError:
-            raise
         except OSError as exc:
             raise TraceError(f"{path}: cannot create trace: {exc.strerror or exc}") from None
+        # O_EXCL plus an exclusive flock held for the store's life (recording_lock): a file a
+        # live writer holds is never replaced, even with overwrite, nor its -journal removed;
+        # an empty file nobody holds (a writer killed right after creating it) is replaced.
+        lock = create_locked(path, overwrite)
         engine = trace_engine(path, writable=True)
         conn: Connection | None = None
         try:
             conn = engine.connect()
             _migrate(conn)
-            return cls(engine, conn, path, writable=True)
+            store = cls(engine, conn, path, writable=True)
+            store.recording_lock = lock
+            return store
         except BaseException as exc:
             if conn is not None:
                 conn.close()
             engine.dispose()
-            _remove_with_sidecars(path)
+            try:
+                _remove_with_sidecars(path)  # still ours: we hold its lock
+            finally:
+                lock.close()
             error = _as_trace_error(exc, path) if isinstance(exc, (DBAPIError, sqlite3.Error)) else None
             if error is None:
                 raise
@@ -690,7 +803,12 @@ class TraceStore:
             finally:
                 conn.close()
         finally:
-            self._engine.dispose()
+            try:
+                self._engine.dispose()
+            finally:
+                # only now: closing any descriptor of the file drops SQLite's POSIX locks on it
+                if self.recording_lock is not None:
+                    self.recording_lock.close()
 
     def __enter__(self) -> TraceStore:
         return self
@@ -736,25 +854,37 @@ class TraceStore:
         """Store a module's original bytes; returns its id (0, 1, ... in insertion order)."""
         conn = self._writing()
         module_id = int(conn.execute(_SELECT_NEXT_MODULE_ID).scalar_one())
+        sha256 = hashlib.sha256(wasm).hexdigest()
         conn.execute(
             _INSERT_MODULE,
             {
                 "id": module_id,
                 "name": name,
-                "sha256": hashlib.sha256(wasm).hexdigest(),
+                "sha256": sha256,
                 "wasm": wasm,
                 "schedule": schedule,
+                "checksum": module_checksum(module_id, name, sha256, schedule),
             },
         )
         return module_id
 
     @_database_errors
     def module(self, module_id: int = 0) -> ModuleRow:
-        """A stored module; MissingRow (a CorruptTrace and a KeyError) if there is none with that id."""
-        row = self._conn.execute(_SELECT_MODULE, {"id": module_id}).one_or_none()
+        """A stored module, checked: its sha256 is that of its bytes and (revision 0004) its
+        checksum covers id, name, bytes and schedule; CorruptTrace if not, MissingRow (a
+        CorruptTrace and a KeyError) if there is none with that id."""
+        row = self._conn.execute(self._select_module, {"id": module_id}).one_or_none()
         if row is None:
             raise MissingRow(f"{self._where}: incomplete trace: no module {module_id}")
-        return ModuleRow(row.name, row.sha256, row.wasm, row.schedule)
+        name, sha256, wasm, schedule = row.name, row.sha256, row.wasm, row.schedule
+        if not (isinstance(name, str) and isinstance(sha256, str) and isinstance(wasm, bytes)
+                and isinstance(schedule, bytes)):
+            raise CorruptTrace(f"{self._where}: corrupt trace: the stored module is malformed")
+        if sha256 != hashlib.sha256(wasm).hexdigest() or (
+                self.blob_checksums
+                and not _checksum_matches(row.checksum, module_checksum, module_id, name, sha256, schedule)):
+            raise CorruptTrace(f"{self._where}: corrupt trace: the stored module fails its checksum")
+        return ModuleRow(name, sha256, wasm, schedule)
 
     # -- chunks --------------------------------------------------------------
 
@@ -818,12 +948,22 @@ class TraceStore:
     @_database_errors
     def put_checkpoint(self, seq: int, state: bytes) -> None:
         """Store (or replace: the indexer enriches checkpoints after recording) the opaque state at the start of chunk seq."""
-        self._writing().execute(self._upsert_checkpoint, {"chunk_seq": seq, "state": state})
+        self._writing().execute(
+            self._upsert_checkpoint, {"chunk_seq": seq, "state": state, "checksum": checkpoint_checksum(seq, state)}
+        )
 
     @_database_errors
     def checkpoint(self, seq: int) -> bytes | None:
-        """The state stored for chunk seq, or None."""
-        return self._conn.execute(_SELECT_CHECKPOINT, {"seq": seq}).scalar_one_or_none()
+        """The state stored for chunk seq (checked against its checksum: CorruptTrace if it
+        fails, from revision 0004 on), or None."""
+        row = self._conn.execute(self._select_checkpoint, {"seq": seq}).one_or_none()
+        if row is None:
+            return None
+        state = row.state
+        if self.blob_checksums and not (isinstance(state, bytes)
+                                        and _checksum_matches(row.checksum, checkpoint_checksum, seq, state)):
+            raise CorruptTrace(f"{self._where}: corrupt trace: checkpoint {seq} fails its checksum")
+        return state
 
     # -- memory pages --------------------------------------------------------
 
@@ -925,8 +1065,7 @@ class TraceStore:
             while k < self._kf_top:
                 table = self._page_table(conn, k, m)
                 if table:
-                    conn.execute(self._insert_keyframe,
-                                 {"memory": m, "chunk_seq": k, "page_map": encode_page_map(table)})
+                    conn.execute(self._insert_keyframe, _keyframe_row(m, k, table))
                     self._cache_keyframe(m, k, table)
                 done[m] = k
                 k += KEYFRAME_INTERVAL
@@ -940,8 +1079,7 @@ class TraceStore:
         if not self._use_keyframes or not table:
             return
         conn = self._writing()
-        conn.execute(self._insert_keyframe,
-                     {"memory": memory, "chunk_seq": seq, "page_map": encode_page_map(table)})
+        conn.execute(self._insert_keyframe, _keyframe_row(memory, seq, table))
         self._kf_extra_top[memory] = max(seq, self._kf_extra_top.get(memory, -1))
         self._cache_keyframe(memory, seq, dict(table))
 
@@ -976,7 +1114,7 @@ class TraceStore:
     def _page_table(self, conn: Connection, seq: int, memory: int) -> dict[int, bytes]:
         if not self._use_keyframes:
             return {int(page): digest for page, digest in conn.execute(_SELECT_PAGE_TABLE, {"memory": memory, "seq": seq})}
-        row = conn.execute(_SELECT_KEYFRAME, {"memory": memory, "seq": seq}).one_or_none()
+        row = conn.execute(self._select_keyframe, {"memory": memory, "seq": seq}).one_or_none()
         if row is None:
             out: dict[int, bytes] = {}
             lo = -(1 << 31)  # below any chunk_seq; fits PostgreSQL's INTEGER
@@ -984,6 +1122,11 @@ class TraceStore:
             lo = int(row.chunk_seq)
             base = self._kf_cache.get((memory, lo))
             if base is None:
+                if self.blob_checksums and not (
+                        isinstance(row.page_map, bytes)
+                        and _checksum_matches(row.checksum, keyframe_checksum, memory, lo, row.page_map)):
+                    raise CorruptTrace(f"{self._where}: corrupt trace: the page keyframe of memory {memory} "
+                                       f"at chunk {lo} fails its checksum")
                 base = decode_page_map(row.page_map, self._where)
             self._cache_keyframe(memory, lo, base)
             out = dict(base)
@@ -999,6 +1142,84 @@ class TraceStore:
         the cost is bounded by the keyframe interval, not the trace length.
         """
         return self._page_table(self._conn, seq, memory)
+
+    # -- checking every blob (ttd verify) --------------------------------------
+
+    @_database_errors
+    def _fetch(self, statement: Any, params: Mapping[str, Any]) -> list[tuple]:
+        return [tuple(r) for r in self._conn.execute(statement, dict(params))]
+
+    @_database_errors
+    def _count(self, table: Any) -> int:
+        return int(self._conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+    def iter_pages(self, batch: int = 256) -> Iterator[tuple[Any, Any]]:
+        """Every page row as (digest, data as stored: zstd), in digest order, `batch` rows per
+        query, so checking them all holds one batch in memory. Nothing is checked here (the
+        caller decompresses and hashes); rows whose digest is not a non-empty blob are not
+        visited: compare their number with page_count()."""
+        after: Any = b""
+        while True:
+            rows = self._fetch(_SELECT_PAGES_AFTER, {"after": after, "n": batch})
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    def blobs_without_checksums(self) -> tuple[str, ...]:
+        """What this trace's revision stores without a checksum (read-only opens of revisions
+        before 0004): nothing can check those blobs."""
+        if self.blob_checksums:
+            return ()
+        kinds = ("the module's schedule", "the checkpoints")
+        return kinds + ("the page-table keyframes",) if self._use_keyframes else kinds
+
+    def page_count(self) -> int:
+        """Rows of the pages table (to compare with what iter_pages() visited)."""
+        return self._count(_pages)
+
+    def checksum_failures(self, batch: int = 256) -> Iterator[str]:
+        """One line per blob row that fails its checksum: the module (also when its sha256 is
+        not that of its bytes), each checkpoint, each page keyframe; and rows the walk cannot
+        reach by their key (a crafted key). Reads `batch` rows at a time. A trace of a
+        revision before 0004 (see blob_checksums) has a checksum only for the module's bytes."""
+        for (module_id,) in self._fetch(select(_modules.c.id).order_by(_modules.c.id), {}):
+            try:
+                self.module(module_id)
+            except CorruptTrace:
+                yield f"module {module_id} fails its checksum" if module_id else "the module fails its checksum"
+        if not self.blob_checksums:
+            return
+        # keys start below any chunk or memory number ttd writes, within PostgreSQL's INTEGER
+        seen, after = 0, -(1 << 31)
+        while True:
+            rows = self._fetch(self._select_checkpoints_after, {"after": after, "n": batch})
+            for seq, state, checksum in rows:
+                if not (isinstance(state, bytes) and _checksum_matches(checksum, checkpoint_checksum, seq, state)):
+                    yield f"checkpoint {seq} fails its checksum"
+            seen += len(rows)
+            if len(rows) < batch:
+                break
+            after = rows[-1][0]
+        total = self._count(_checkpoints)
+        if total != seen:
+            yield f"{total - seen} checkpoints have a key that is not a chunk number"
+        if not self._use_keyframes:
+            return
+        seen, after_m, after_s = 0, -(1 << 31), -(1 << 31)
+        while True:
+            rows = self._fetch(self._select_keyframes_after, {"m": after_m, "s": after_s, "n": batch})
+            for memory, seq, page_map, checksum in rows:
+                if not (isinstance(page_map, bytes)
+                        and _checksum_matches(checksum, keyframe_checksum, memory, seq, page_map)):
+                    yield f"the page keyframe of memory {memory} at chunk {seq} fails its checksum"
+            seen += len(rows)
+            if len(rows) < batch:
+                break
+            after_m, after_s = rows[-1][0], rows[-1][1]
+        total = self._count(_keyframes)
+        if total != seen:
+            yield f"{total - seen} page keyframes have a key that is not a memory and chunk number"
 
     @_database_errors
     def size_bytes(self) -> int | None:
