@@ -56,6 +56,8 @@ def cmd_record(a: argparse.Namespace) -> int:
     try:
         res = record(opts)
     except RecordError as e:
+        if e.kept is not None:  # writing failed midway: what the trace keeps, then why
+            sys.stderr.write(f"trace: {e.kept.path} ({e.kept.steps:,} steps, {e.kept.status})\n")
         raise CliError(str(e))
     # stdout belongs to the program; the trace path goes to stderr, even with --quiet
     sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
@@ -96,6 +98,8 @@ def _open_trace(path: str, db: str | None = None):
 
 
 def trace_summary(trace, path: str) -> dict:
+    import hashlib
+
     info = trace.info
     size = trace.store.size_bytes()
     return {
@@ -117,7 +121,9 @@ def trace_summary(trace, path: str) -> dict:
         "exit_code": info.get("exit_code"),
         "trap": info.get("trap"),
         "trap_pc": info.get("trap_pc"),
-        "module_sha256": info.get("module_sha256"),
+        # of the bytes stored now (checked against the module's checksum when the trace was
+        # opened), not the recorder's note in trace_info, which nothing checks
+        "module_sha256": hashlib.sha256(trace.wasm).hexdigest(),
         "size_bytes": size,
         "bytes_per_step": round(size / trace.total_steps, 4) if size and trace.total_steps else None,
     }
@@ -137,6 +143,8 @@ def cmd_info(a: argparse.Namespace) -> int:
         s = trace_summary(trace, str(trace.store.location) if a.db else a.trace)
     finally:
         trace.store.close()
+    # a live recorder holds its file's lock; a killed one left the same "recording" status
+    s["in_progress"] = not a.db and s["status"] == "recording" and _being_recorded(a.trace)
     if a.json:
         print(json.dumps(s, sort_keys=True))
         return 0
@@ -150,10 +158,12 @@ def cmd_info(a: argparse.Namespace) -> int:
         ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
         ("recorded", s["recorded_at"]),
         ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
-        ("status", s["status"] + (" (partial trace)" if s["partial"] else "")),
+        ("status", f"recording (in progress: {s['steps']:,} steps so far)" if s["in_progress"]
+                   else s["status"] + (" (partial trace)" if s["partial"] else "")),
         ("steps", f"{s['steps']:,}"),
         ("functions", s["functions"]),
-        ("outcome", outcome if s["status"] != "recording" else "unknown (recording did not finish)"),
+        ("outcome", outcome if s["status"] != "recording" else "unknown (still recording)"
+                    if s["in_progress"] else "unknown (recording did not finish)"),
         ("module", s["module_sha256"]),
         ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"
                  + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
@@ -161,6 +171,12 @@ def cmd_info(a: argparse.Namespace) -> int:
     for k, v in rows:
         print(f"{k + ':':<11}{_printable(v)}")
     return 0
+
+
+def _being_recorded(path: str) -> bool:
+    from ttd.store.recording_lock import is_being_recorded
+
+    return is_being_recorded(path)
 
 
 def cmd_verify(a: argparse.Namespace) -> int:
@@ -172,7 +188,8 @@ def cmd_verify(a: argparse.Namespace) -> int:
     finally:
         trace.store.close()
     if rep.ok:
-        note = "" if rep.complete else " (partial trace: " + "; ".join(rep.problems) + ")"
+        note = ("" if not rep.problems else (" (" if rep.complete else " (partial trace: ")
+                + "; ".join(rep.problems) + ")")
         print(f"OK: {rep.steps:,} steps in {rep.chunks} chunks replayed; memory, globals and "
               f"last pc match the recording{note}")
         return 0
@@ -190,14 +207,18 @@ def _position(text: str) -> str:
 def cmd_serve(a: argparse.Namespace) -> int:
     from ttd.replay.session import ReplaySession
     from ttd.server.replay_target import ReplayTarget
-    from ttd.server.tcp import listen, serve_forever
+    from ttd.server.tcp import Server, ServeLimits, listen, return_large_frees
 
+    return_large_frees()  # sessions come and go, each with a copy of linear memory
     trace = _open_trace(a.trace, a.db)
     total = trace.total_steps
+    if not a.db and trace.info.get("status") == "recording" and _being_recorded(a.trace):
+        sys.stderr.write(f"ttd: {_printable(a.trace)} is still being recorded: serving the {total:,} "
+                         f"steps recorded so far\n")
     if total == 0:
         raise CliError(f"{a.trace}: the trace has no steps to replay")
     at = _resolve_at(a, total)
-    session = ReplaySession(trace, at)  # builds the indexes before the first client
+    ReplaySession(trace, at)  # builds the indexes before the first client (then freed)
     # Everything alive now (the modules, the trace's indexes) lives as long as the server: out
     # of the collector's sight, a full collection no longer walks it (one cost 50-60 ms in
     # the middle of a seek).
@@ -207,26 +228,58 @@ def cmd_serve(a: argparse.Namespace) -> int:
         sock = listen(a.host, a.port)
     except OSError as e:
         raise CliError(f"cannot listen on {a.host}:{a.port}: {e.strerror or e}")
+    server = None
     try:  # from here on, Ctrl-C is how a user stops the server: a clean exit
         host, port = sock.getsockname()[:2]
         url = f"connect://{'[' + host + ']' if ':' in host else host}:{port}"
+        _warn_if_exposed(sock)  # before the banner: whoever reads the address sees it
         print(f"ttd: serving {_printable(trace.module_name)} ({total:,} steps) on {host}:{port}, "
               f"starting at step {at}", flush=True)
         print(f"(lldb) process connect --plugin wasm {url}", flush=True)
-        first = [session]
-
-        def make_target() -> ReplayTarget:
-            s = first.pop() if first else ReplaySession(trace, at)
-            return ReplayTarget(s)
-
-        serve_forever(sock, make_target, max_connections=a.max_connections)
+        limits = ServeLimits(max_clients=a.max_clients, stall_timeout=a.stall_timeout or None,
+                             idle_timeout=a.idle_timeout or None)
+        server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at)), limits,
+                        max_connections=a.max_connections)
+        server.serve_forever()
     except KeyboardInterrupt:
         if not a.quiet:
             sys.stderr.write("ttd: server stopped\n")
     finally:
+        if server is not None:
+            server.close()  # every session ended: nothing reads the trace any more
         sock.close()
         trace.store.close()
     return 0
+
+
+def _warn_if_exposed(sock) -> None:
+    """One line on stderr when the server listens where other machines can reach it."""
+    from ttd.server.tcp import exposure_warning
+
+    warning = exposure_warning(sock)
+    if warning:
+        sys.stderr.write(warning + "\n")
+        sys.stderr.flush()
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if not 0 <= t < 1e9:
+        raise argparse.ArgumentTypeError("must be 0 (no limit) or a positive number of seconds")
+    return t
 
 
 def _one_line_log() -> None:
@@ -266,7 +319,7 @@ def _start_server_thread(trace, at: int, host: str, port: int, connections: int 
 
     from ttd.replay.session import ReplaySession
     from ttd.server.replay_target import ReplayTarget
-    from ttd.server.tcp import listen, serve_forever
+    from ttd.server.tcp import Server, listen
 
     ReplaySession(trace, at)  # indexes built before the debugger connects
     _one_line_log()
@@ -274,9 +327,10 @@ def _start_server_thread(trace, at: int, host: str, port: int, connections: int 
         sock = listen(host, port)
     except OSError as e:
         raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}")
-    thread = threading.Thread(
-        target=serve_forever, name="ttd-server", daemon=True,
-        args=(sock, lambda: ReplayTarget(ReplaySession(trace, at)), connections))
+    _warn_if_exposed(sock)
+    server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at)),
+                    max_connections=connections)
+    thread = threading.Thread(target=server.serve_forever, name="ttd-server", daemon=True)
     thread.start()
     return sock, thread
 
@@ -484,6 +538,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--at", type=_position, default="start", metavar="start|end|STEP",
                    help="where each connection starts (end: the trap, for post-mortem)")
+    s.add_argument("--max-clients", type=_count, default=8, metavar="N",
+                   help="debuggers served at once (default 8); more connections are refused")
+    s.add_argument("--stall-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                   help="close a connection that stops in the middle of a packet, or sends no "
+                        "packet on connecting, after this long (default 10; 0: never)")
+    s.add_argument("--idle-timeout", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="close a connection that sends no packet for this long (default 0: "
+                        "never, as LLDB at a prompt sends nothing)")
     s.add_argument("--max-connections", type=int, default=None, help=argparse.SUPPRESS)
     s.add_argument("--quiet", "-q", action="store_true")
     s.add_argument("--db", metavar="URL", help=_DB_HELP)
