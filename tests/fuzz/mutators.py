@@ -1,16 +1,19 @@
-"""Mutations of a real trace file: its bytes, its SQLite rows, and crafted payloads.
+"""Mutations of a real trace file: its bytes, its SQLite rows, crafted payloads, and its
+schema objects (triggers, views, indexes, generated columns, virtual tables, altered tables).
 
 Each mutator damages a copy of a trace in place, drawing every choice from a seeded
 random.Random, and returns a one-line description of what it did, so a failure says how to
 get the same file again. Row-level mutators discover tables and columns from the file itself
-(the schema evolves). A chunk row they touch gets its checksum recomputed most of the time:
-whoever crafts a trace can compute sha256 too, so the checksum must not be the only defence.
+(the schema evolves). A chunk row they touch gets its checksum recomputed most of the time,
+and so do the module (its sha256 too), checkpoint and keyframe rows (schema 0004): whoever
+crafts a trace can compute sha256 too, so the checksum must not be the only defence.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import re
 import sqlite3
 import struct
 from pathlib import Path
@@ -71,8 +74,49 @@ def _update(conn: sqlite3.Connection, table: str, row: dict, col: str, value: An
     conn.execute(f'UPDATE "{table}" SET "{col}" = ? WHERE {where}', [value, *args])
 
 
+def _blob(v: Any) -> bytes:
+    return bytes(v) if isinstance(v, (bytes, bytearray)) else str(v).encode()
+
+
+def _fix_blob_checksums(conn: sqlite3.Connection) -> None:
+    """The module's sha256 and checksum, every checkpoint's and keyframe's (schema 0004)."""
+    import hashlib
+
+    try:
+        from ttd.store.trace_store import checkpoint_checksum, keyframe_checksum, module_checksum
+    except ImportError:
+        return
+    tables = _tables(conn)
+    if "checksum" in {c[0] for c in _columns(conn, "modules")}:
+        for mid, name, wasm, schedule in conn.execute("SELECT id, name, wasm, schedule FROM modules").fetchall():
+            try:
+                sha = hashlib.sha256(_blob(wasm)).hexdigest()
+                digest = module_checksum(int(mid), str(name), sha, _blob(schedule))
+            except (struct.error, TypeError, ValueError, OverflowError):
+                continue
+            conn.execute("UPDATE modules SET sha256 = ?, checksum = ? WHERE id IS ?", (sha, digest, mid))
+    if "checksum" in {c[0] for c in _columns(conn, "checkpoints")}:
+        for seq, state in conn.execute("SELECT chunk_seq, state FROM checkpoints").fetchall():
+            try:
+                digest = checkpoint_checksum(int(seq), _blob(state))
+            except (struct.error, TypeError, ValueError, OverflowError):
+                continue
+            conn.execute("UPDATE checkpoints SET checksum = ? WHERE chunk_seq IS ?", (digest, seq))
+    if "page_keyframes" in tables and "checksum" in {c[0] for c in _columns(conn, "page_keyframes")}:
+        rows = conn.execute("SELECT memory, chunk_seq, page_map FROM page_keyframes").fetchall()
+        for m, seq, page_map in rows:
+            try:
+                digest = keyframe_checksum(int(m), int(seq), _blob(page_map))
+            except (struct.error, TypeError, ValueError, OverflowError):
+                continue
+            conn.execute("UPDATE page_keyframes SET checksum = ? WHERE memory IS ? AND chunk_seq IS ?",
+                         (digest, m, seq))
+
+
 def fix_checksums(conn: sqlite3.Connection) -> None:
-    """Recompute every chunk's checksum from its row, as a forger would."""
+    """Recompute every checksum from its row, as a forger would: chunks, and (schema 0004)
+    the module with its sha256, checkpoints and keyframes."""
+    _fix_blob_checksums(conn)
     try:
         from ttd.store.trace_store import chunk_checksum
     except ImportError:
@@ -399,7 +443,7 @@ def row_swap_checkpoints(path: Path, rng: random.Random) -> str:
         sb = conn.execute("SELECT state FROM checkpoints WHERE chunk_seq=?", (b,)).fetchone()[0]
         conn.execute("UPDATE checkpoints SET state=? WHERE chunk_seq=?", (sb, a))
         conn.execute("UPDATE checkpoints SET state=? WHERE chunk_seq=?", (sa, b))
-        return f"swapped checkpoints {a} and {b}"
+        return f"swapped checkpoints {a} and {b}" + _maybe_fix(conn, rng)
 
 
 # ---- crafted payloads ------------------------------------------------------------------------
@@ -505,9 +549,9 @@ def craft_schedule(path: Path, rng: random.Random) -> str:
         else:
             s, what = deep_mutate(s, rng)
             _put_schedule(conn, s)
-            return f"schedule {what}"
+            return f"schedule {what}" + _maybe_fix(conn, rng, 0.9)
         _put_schedule(conn, s)
-        return f"schedule: {what} (block {bi})"
+        return f"schedule: {what} (block {bi})" + _maybe_fix(conn, rng, 0.9)
 
 
 def craft_schedule_shape(path: Path, rng: random.Random) -> str:
@@ -515,9 +559,9 @@ def craft_schedule_shape(path: Path, rng: random.Random) -> str:
         if rng.random() < 0.4:
             raw = _raw_packed(deep_msgpack(rng))
             conn.execute("UPDATE modules SET schedule=? WHERE id=0", (raw,))
-            return "schedule: deeply nested msgpack"
+            return "schedule: deeply nested msgpack" + _maybe_fix(conn, rng, 0.9)
         _put_schedule(conn, hostile(rng))
-        return "schedule: wrong shape"
+        return "schedule: wrong shape" + _maybe_fix(conn, rng, 0.9)
 
 
 def craft_checkpoint(path: Path, rng: random.Random) -> str:
@@ -578,18 +622,18 @@ def craft_checkpoint(path: Path, rng: random.Random) -> str:
         elif choice == 10:
             raw = _raw_packed(deep_msgpack(rng))
             conn.execute("UPDATE checkpoints SET state=? WHERE chunk_seq=?", (raw, seq))
-            return f"checkpoint {seq}: deeply nested msgpack"
+            return f"checkpoint {seq}: deeply nested msgpack" + _maybe_fix(conn, rng, 0.9)
         elif choice == 11:
             cp = hostile(rng)
             what = "wrong shape"
         elif choice == 12:
             conn.execute("UPDATE checkpoints SET chunk_seq=? WHERE chunk_seq=?",
                          (rng.choice([-1, 10**6, 2**40]), seq))
-            return f"checkpoint {seq} moved"
+            return f"checkpoint {seq} moved" + _maybe_fix(conn, rng, 0.9)
         else:
             cp, what = deep_mutate(cp, rng)
         conn.execute("UPDATE checkpoints SET state=? WHERE chunk_seq=?", (_packed(cp), seq))
-        return f"checkpoint {seq}: {what}"
+        return f"checkpoint {seq}: {what}" + _maybe_fix(conn, rng, 0.9)
 
 
 def _pick_chunk(conn: sqlite3.Connection, rng: random.Random) -> dict:
@@ -795,9 +839,9 @@ def craft_module(path: Path, rng: random.Random, other_wasm: bytes | None = None
             new, what = other_wasm, "another program's module"
         else:
             conn.execute("UPDATE modules SET id=? WHERE id=0", (rng.choice([1, -1]),))
-            return "module 0 renumbered"
+            return "module 0 renumbered" + _maybe_fix(conn, rng, 0.9)
         conn.execute("UPDATE modules SET wasm=? WHERE id=0", (new,))
-        return what
+        return what + _maybe_fix(conn, rng, 0.9)
 
 
 def craft_pages(path: Path, rng: random.Random) -> str:
@@ -863,6 +907,430 @@ def craft_chunk_index(path: Path, rng: random.Random) -> str:
         return f"chunk {row['seq']}.{col} {old} -> {new} (checksums recomputed)"
 
 
+# ---- schema objects ---------------------------------------------------------------------------
+#
+# A trace is an SQLite file, and its schema is SQL that SQLite runs for the reader: triggers
+# (fired by an upgrade), views, generated columns and CHECK constraints (evaluated per row),
+# virtual tables, expression and partial indexes. These mutators change the schema itself,
+# through SQLite as an attacker would (DDL, ALTER TABLE, table rebuilds, PRAGMA writable_schema
+# edits of sqlite_master), and always leave sqlite_master different from what it was. Every
+# mutant of SCHEMA_REFUSED must be refused by every command (its objects are not exactly those
+# ttd's migrations create); schema_master keeps every CREATE statement and only edits the
+# other columns of sqlite_master (rootpage, tbl_name), so the reads must cope.
+
+#: Statements a trigger may run: rewrite the trace, grow it, abort, spin.
+_TRIGGER_BODIES = [
+    "INSERT OR REPLACE INTO trace_info(key, value) VALUES ('pwned', '1')",
+    "UPDATE trace_info SET value = '\"pwned\"' WHERE key = 'program'",
+    "DELETE FROM chunks",
+    "SELECT RAISE(ABORT, 'trigger says no')",
+    "INSERT INTO pages(digest, data) SELECT randomblob(32), zeroblob(1048576) FROM chunks a, chunks b, chunks c",
+    "SELECT count(*) FROM pages a, pages b, pages c, pages d, pages e",
+]
+#: Queries a view may hold: endless, quadratic, or plain.
+_VIEW_QUERIES = [
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n",
+    "SELECT a.seq FROM chunks a, chunks b, chunks c, chunks d",
+    "SELECT * FROM chunks",
+    "SELECT key, value FROM trace_info",
+]
+#: Deterministic expressions for generated columns and CHECK constraints (no subqueries allowed
+#: there): cheap, or a few megabytes of work per row evaluated.
+_ROW_EXPRESSIONS = ["1", "length(hex(zeroblob(4000000))) > 0", "typeof({col}) IS NOT NULL",
+                    "abs(random()) >= 0"]
+
+
+def _master(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute("SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master ORDER BY type, name").fetchall()
+
+
+def _indexes(conn: sqlite3.Connection, with_sql: bool = True) -> list[tuple[str, str, str]]:
+    """(name, table, sql) of the file's indexes (with_sql: only named ones, no autoindexes)."""
+    rows = conn.execute("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'").fetchall()
+    return [r for r in rows if r[2] is not None or not with_sql]
+
+
+def _indexed_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    cols: set[str] = set()
+    for idx in conn.execute(f'PRAGMA index_list("{table}")').fetchall():
+        cols |= {r[2] for r in conn.execute(f'PRAGMA index_info("{idx[1]}")') if r[2]}
+    return cols
+
+
+def _bump_schema(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute(f"PRAGMA schema_version = {version + 1}")
+
+
+def _edit_master(conn: sqlite3.Connection, obj: str, **changes: Any) -> None:
+    """Rewrite columns of one sqlite_master row behind SQLite's back (writable_schema)."""
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        n = conn.execute(f"UPDATE sqlite_master SET {sets} WHERE name = ?", [*changes.values(), obj]).rowcount
+        if n != 1:
+            raise sqlite3.OperationalError(f"no schema object {obj!r}")
+        _bump_schema(conn)
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+
+
+def _table_sql(conn: sqlite3.Connection, table: str) -> str:
+    return conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+
+
+def _column_decl(sql: str, col: str) -> re.Match | None:
+    """The declaration of `col` in a CREATE TABLE: its name, then its type."""
+    return re.search(r'([(,]\s*"?' + re.escape(col) + r'"?\s+)([A-Za-z]+(?:\s*\(\d+\))?)', sql)
+
+
+def _schema_mutation(path: Path, rng: random.Random, variants: list[Callable[[sqlite3.Connection], str]]) -> str:
+    """Try the variants in a random order, each in a savepoint, until one changes
+    sqlite_master; its description. A variant that fails leaves nothing behind."""
+    order = list(variants)
+    rng.shuffle(order)
+    failures = []
+    for variant in order:
+        with _db(path) as conn:
+            before = _master(conn)
+            conn.execute("SAVEPOINT mutation")
+            try:
+                what = variant(conn)
+            except sqlite3.Error as e:
+                failures.append(f"{variant.__name__}: {e}")
+                conn.execute("ROLLBACK TO mutation")
+                conn.execute("RELEASE mutation")
+                continue
+            conn.execute("RELEASE mutation")
+        with _db(path) as conn:  # a fresh connection: the new schema parses, and differs
+            try:
+                after = _master(conn)
+            except sqlite3.Error as e:
+                return f"{what} (schema now unreadable by SQLite itself: {e})"
+        if after != before:
+            return what
+        failures.append(f"{variant.__name__}: no change")
+    raise RuntimeError("no schema mutation applied: " + "; ".join(failures))
+
+
+def schema_trigger(path: Path, rng: random.Random) -> str:
+    def add(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        cols = [c[0] for c in _columns(conn, table)]
+        event = rng.choice(["INSERT", "UPDATE", "DELETE", f'UPDATE OF "{rng.choice(cols)}"'])
+        timing = rng.choice(["BEFORE", "AFTER"])
+        # a trigger may take the name of a table or an index: only the type tells them apart
+        name = rng.choice(["evil", f"{table}_audit", "chunks", "trace_info",
+                           rng.choice(_indexes(conn) or [("ix_evil",)])[0]])
+        body = rng.choice(_TRIGGER_BODIES)
+        conn.execute(f'CREATE TRIGGER "{name}" {timing} {event} ON "{table}" BEGIN {body}; END')
+        return f"trigger {name!r} {timing} {event} on {table}: {body[:40]}"
+
+    def add_plain(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        conn.execute(f'CREATE TRIGGER evil AFTER INSERT ON "{table}" BEGIN {_TRIGGER_BODIES[0]}; END')
+        return f"trigger 'evil' after insert on {table}"
+
+    return _schema_mutation(path, rng, [add, add, add, add_plain])
+
+
+def schema_view(path: Path, rng: random.Random) -> str:
+    def extra(conn: sqlite3.Connection) -> str:
+        name = rng.choice(["evil", "v", "trace_info_v", "ix_chunks_steps"])
+        query = rng.choice(_VIEW_QUERIES)
+        conn.execute(f'CREATE VIEW "{name}" AS {query}')
+        return f"view {name!r}: {query[:40]}"
+
+    def in_place_of_table(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        conn.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_data"')
+        conn.execute(f'CREATE VIEW "{table}" AS SELECT * FROM "{table}_data"')
+        return f"table {table} renamed, a view in its place"
+
+    return _schema_mutation(path, rng, [extra, extra, in_place_of_table])
+
+
+def schema_index(path: Path, rng: random.Random) -> str:
+    def pick(conn: sqlite3.Connection) -> tuple[str, str]:
+        table = rng.choice(_tables(conn))
+        return table, rng.choice([c[0] for c in _columns(conn, table)])
+
+    def extra(conn: sqlite3.Connection) -> str:
+        table, col = pick(conn)
+        name = rng.choice(["evil", f"ix_{table}_{col}"])  # the second looks like one of ttd's
+        kind = rng.choice(["", "UNIQUE "])
+        try:
+            conn.execute(f'CREATE {kind}INDEX "{name}" ON "{table}" ("{col}")')
+        except sqlite3.IntegrityError:
+            kind = ""
+            conn.execute(f'CREATE INDEX "{name}" ON "{table}" ("{col}")')
+        return f"{kind}index {name!r} on {table}({col})"
+
+    def partial(conn: sqlite3.Connection) -> str:
+        table, col = pick(conn)
+        conn.execute(f'CREATE INDEX evil ON "{table}" ("{col}") WHERE "{col}" IS NOT NULL')
+        return f"partial index on {table}({col})"
+
+    def expression(conn: sqlite3.Connection) -> str:
+        table, col = pick(conn)
+        expr = rng.choice([f'length("{col}")', f'typeof("{col}")', f'("{col}" || \'\')'])
+        conn.execute(f'CREATE INDEX evil ON "{table}" ({expr})')
+        return f"expression index on {table}({expr})"
+
+    def variant_of_own(conn: sqlite3.Connection) -> str:
+        name, table, sql = rng.choice(_indexes(conn))
+        cols = re.search(r"\((.*)\)\s*$", sql, re.S).group(1)
+        first = cols.split(",")[0].strip()
+        new = rng.choice([f"{sql} WHERE {first} IS NOT NULL", sql.replace(f"({cols})", f"({first} DESC)", 1),
+                          sql.replace("CREATE INDEX", "CREATE UNIQUE INDEX", 1),
+                          sql.replace(f"({cols})", f"({first} COLLATE NOCASE)", 1)])
+        conn.execute(f'DROP INDEX "{name}"')
+        try:
+            conn.execute(new)
+        except sqlite3.IntegrityError:
+            conn.execute(f"{sql} WHERE {first} IS NOT NULL")
+            new = "partial"
+        return f"ttd's index {name} redefined: {new[-40:]!r}"
+
+    def drop_own(conn: sqlite3.Connection) -> str:
+        name = rng.choice(_indexes(conn))[0]
+        conn.execute(f'DROP INDEX "{name}"')
+        return f"ttd's index {name} dropped"
+
+    return _schema_mutation(path, rng, [extra, partial, expression, variant_of_own, drop_own])
+
+
+def schema_generated_column(path: Path, rng: random.Random) -> str:
+    def added(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        col = rng.choice([c[0] for c in _columns(conn, table)])
+        expr = rng.choice(_ROW_EXPRESSIONS[:3]).format(col=f'"{col}"')
+        if _count(conn, table) > 64 and "zeroblob" in expr:
+            expr = f'length("{col}")'  # keep the mutation itself quick
+        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN evil GENERATED ALWAYS AS ({expr}) VIRTUAL')
+        return f"generated column on {table}: {expr}"
+
+    def value_generated(conn: sqlite3.Connection) -> str:
+        """trace_info rebuilt: `value` computed from a stored copy on every read."""
+        sql = _table_sql(conn, "trace_info")
+        m = _column_decl(sql, "value")
+        if not m:
+            raise sqlite3.OperationalError("no value column")
+        expr = rng.choice(["raw", "CASE WHEN length(hex(zeroblob(4000000))) > 0 THEN raw END", "upper(raw)"])
+        storage = rng.choice(["VIRTUAL", "STORED"])
+        new = (sql[:m.start(1)] + m.group(1).replace("value", "raw") + m.group(2)
+               + f", value TEXT GENERATED ALWAYS AS ({expr}) {storage}" + sql[m.end(2):])
+        new = new.replace("CREATE TABLE trace_info", "CREATE TABLE trace_info__new", 1)
+        conn.execute(new)
+        conn.execute("INSERT INTO trace_info__new(key, raw) SELECT key, value FROM trace_info")
+        conn.execute("DROP TABLE trace_info")
+        conn.execute("ALTER TABLE trace_info__new RENAME TO trace_info")
+        return f"trace_info.value generated ({storage}): {expr[:40]}"
+
+    return _schema_mutation(path, rng, [added, added, value_generated])
+
+
+def _modules_available() -> list[str]:
+    out = []
+    for module, args in (("fts5", "a"), ("fts4", "a"), ("rtree", "id, x0, x1"), ("rtree_i32", "id, x0, x1")):
+        with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+            try:
+                conn.execute(f"CREATE VIRTUAL TABLE probe USING {module}({args})")
+            except sqlite3.Error:
+                continue
+        out.append(module)
+    return out
+
+
+def schema_virtual_table(path: Path, rng: random.Random) -> str:
+    modules = _modules_available()
+
+    def create(conn: sqlite3.Connection) -> str:
+        if not modules:
+            raise sqlite3.OperationalError("no virtual table module compiled in")
+        module = rng.choice(modules)
+        args = "a, b" if module.startswith("fts") else "id, x0, x1"
+        name = "evil"
+        if rng.random() < 0.4:  # in the place of one of ttd's tables
+            name = rng.choice(_tables(conn))
+            conn.execute(f'ALTER TABLE "{name}" RENAME TO "{name}_real"')  # not _data: fts5's own
+        conn.execute(f'CREATE VIRTUAL TABLE "{name}" USING {module}({args})')
+        if rng.random() < 0.5:
+            conn.execute(f'INSERT INTO "{name}" VALUES ({"1, 2" if module.startswith("fts") else "1, 0, 1"})')
+        return f"virtual table {name!r} using {module}"
+
+    return _schema_mutation(path, rng, [create])
+
+
+def schema_alter(path: Path, rng: random.Random) -> str:
+    def drop_column(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        keep = _indexed_columns(conn, table)
+        cols = [c[0] for c in _columns(conn, table) if not c[2] and c[0] not in keep]
+        if not cols:
+            raise sqlite3.OperationalError(f"{table}: no column that may be dropped")
+        col = rng.choice(cols)
+        conn.execute(f'ALTER TABLE "{table}" DROP COLUMN "{col}"')
+        return f"column {table}.{col} dropped"
+
+    def rename_column(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        cols = [c[0] for c in _columns(conn, table)]
+        a = rng.choice(cols)
+        b = rng.choice([f"{a}_", a.upper() + "X", rng.choice(cols) + "2"])
+        conn.execute(f'ALTER TABLE "{table}" RENAME COLUMN "{a}" TO "{b}"')
+        return f"column {table}.{a} renamed {b}"
+
+    def swap_columns(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        cols = [c[0] for c in _columns(conn, table)]
+        if len(cols) < 2:
+            raise sqlite3.OperationalError(f"{table}: one column")
+        a, b = rng.sample(cols, 2)
+        conn.execute(f'ALTER TABLE "{table}" RENAME COLUMN "{a}" TO "swap__"')
+        conn.execute(f'ALTER TABLE "{table}" RENAME COLUMN "{b}" TO "{a}"')
+        conn.execute(f'ALTER TABLE "{table}" RENAME COLUMN "swap__" TO "{b}"')
+        return f"columns {table}.{a} and {b} swapped by name"
+
+    def add_column(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        decl = rng.choice(["extra", "extra INTEGER", "extra TEXT NOT NULL DEFAULT 'x'",
+                           "extra INTEGER DEFAULT 0 REFERENCES chunks(seq)", "extra BLOB DEFAULT x'00'"])
+        conn.execute(f'ALTER TABLE "{table}" ADD COLUMN {decl}')
+        return f"column added to {table}: {decl}"
+
+    def rename_table(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        new = rng.choice([f"{table}_old", table.upper() + "_", "evil"])
+        conn.execute(f'ALTER TABLE "{table}" RENAME TO "{new}"')
+        return f"table {table} renamed {new}"
+
+    def drop_table(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        conn.execute(f'DROP TABLE "{table}"')
+        return f"table {table} dropped"
+
+    def extra_table(conn: sqlite3.Connection) -> str:
+        name = rng.choice(["evil", "chunks_v2", "notes"])
+        conn.execute(f'CREATE TABLE "{name}" (x, y INTEGER PRIMARY KEY)')
+        conn.execute(f'INSERT INTO "{name}" VALUES (1, 1)')
+        return f"extra table {name!r}"
+
+    return _schema_mutation(path, rng, [drop_column, rename_column, swap_columns, add_column, rename_table,
+                                        drop_table, extra_table])
+
+
+def schema_column_type(path: Path, rng: random.Random) -> str:
+    """A column's declared type changed in sqlite_master (the rows stay as they are): an
+    INTEGER key that stops being the rowid, a BLOB read as TEXT, and so on."""
+    def retype(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        col = rng.choice([c[0] for c in _columns(conn, table)])
+        sql = _table_sql(conn, table)
+        m = _column_decl(sql, col)
+        if not m:
+            raise sqlite3.OperationalError(f"{table}.{col}: declaration not found")
+        old = m.group(2).upper()
+        new_type = rng.choice([t for t in ["INTEGER", "TEXT", "BLOB", "REAL", "NUMERIC", "ANY", "BIGINT",
+                                           "VARCHAR(5)", "INT"] if t != old])
+        new = sql[:m.start(2)] + new_type + sql[m.end(2):]
+        _edit_master(conn, table, sql=new)
+        return f"{table}.{col} {old} -> {new_type}"
+
+    return _schema_mutation(path, rng, [retype])
+
+
+def schema_check(path: Path, rng: random.Random) -> str:
+    def add_check(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        col = rng.choice([c[0] for c in _columns(conn, table)])
+        expr = rng.choice(_ROW_EXPRESSIONS + [f'length("{col}") < 1000000000']).format(col=f'"{col}"')
+        sql = _table_sql(conn, table)
+        if rng.random() < 0.5:  # a table constraint
+            close = sql.rindex(")")
+            new = sql[:close].rstrip() + f", CHECK ({expr})\n" + sql[close:]
+        else:  # a column constraint
+            m = _column_decl(sql, col)
+            if not m:
+                raise sqlite3.OperationalError(f"{table}.{col}: declaration not found")
+            new = sql[:m.end(2)] + f" CHECK ({expr})" + sql[m.end(2):]
+        _edit_master(conn, table, sql=new)
+        return f"CHECK ({expr[:40]}) on {table}"
+
+    return _schema_mutation(path, rng, [add_check])
+
+
+def schema_stat(path: Path, rng: random.Random) -> str:
+    def analyze(conn: sqlite3.Connection) -> str:
+        conn.execute("ANALYZE")
+        if rng.random() < 0.5:  # statistics that lie, to steer the planner into a full scan
+            conn.execute("UPDATE sqlite_stat1 SET stat = ?", (rng.choice(["1 1", "1000000000 1000000000", "x"]),))
+            return "ANALYZE, then crafted sqlite_stat1 rows"
+        return "ANALYZE (sqlite_stat1)"
+
+    return _schema_mutation(path, rng, [analyze])
+
+
+def schema_rename(path: Path, rng: random.Random) -> str:
+    """An index renamed in sqlite_master itself (which no SQL statement can do), or a table
+    or column renamed with ALTER TABLE, the old name left free or taken by something else."""
+    def index_renamed(conn: sqlite3.Connection) -> str:
+        name, _table, sql = rng.choice(_indexes(conn))
+        new = rng.choice([name + "_", "evil", "ix_" + name])
+        _edit_master(conn, name, name=new, sql=sql.replace(name, new, 1))
+        return f"index {name} renamed {new} in sqlite_master"
+
+    def tables_swapped(conn: sqlite3.Connection) -> str:
+        a, b = rng.sample(_tables(conn), 2)
+        conn.execute(f'ALTER TABLE "{a}" RENAME TO "swap__"')
+        conn.execute(f'ALTER TABLE "{b}" RENAME TO "{a}"')
+        conn.execute(f'ALTER TABLE "swap__" RENAME TO "{b}"')
+        return f"tables {a} and {b} swapped by name"
+
+    def index_took_a_table_name(conn: sqlite3.Connection) -> str:
+        table = rng.choice(_tables(conn))
+        other = rng.choice([t for t in _tables(conn) if t != table])
+        conn.execute(f'ALTER TABLE "{other}" RENAME TO "{other}_gone"')
+        col = rng.choice([c[0] for c in _columns(conn, table)])
+        conn.execute(f'CREATE INDEX "{other}" ON "{table}" ("{col}")')
+        return f"table {other} renamed, an index on {table} took its name"
+
+    return _schema_mutation(path, rng, [index_renamed, tables_swapped, index_took_a_table_name])
+
+
+def schema_master(path: Path, rng: random.Random) -> str:
+    """sqlite_master edited behind SQLite's back, every CREATE statement kept: two objects'
+    b-trees swapped, one rooted at another page, an index claiming another table. The SQL
+    is ttd's own, so what must catch these is the reads (or the schema check's other columns)."""
+    def swap(conn: sqlite3.Connection) -> str:
+        rows = [r for r in _master(conn) if r[0] in ("table", "index") and r[3]]
+        a, b = rng.sample(rows, 2)
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = ?", (b[3], a[1]))
+        conn.execute("UPDATE sqlite_master SET rootpage = ? WHERE name = ?", (a[3], b[1]))
+        _bump_schema(conn)
+        conn.execute("PRAGMA writable_schema = OFF")
+        return f"rootpages of {a[0]} {a[1]} and {b[0]} {b[1]} swapped"
+
+    def elsewhere(conn: sqlite3.Connection) -> str:
+        rows = [r for r in _master(conn) if r[0] in ("table", "index") and r[3]]
+        a = rng.choice(rows)
+        n_pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        page = rng.choice([1, n_pages, n_pages + 10, 2**31 - 1, rng.randrange(2, max(3, n_pages))])
+        if page == a[3]:
+            page = n_pages + 1
+        _edit_master(conn, a[1], rootpage=page)
+        return f"{a[0]} {a[1]} rooted at page {page}"
+
+    def index_moved(conn: sqlite3.Connection) -> str:
+        name, table, _sql = rng.choice(_indexes(conn))
+        other = rng.choice([t for t in _tables(conn) if t != table])
+        _edit_master(conn, name, tbl_name=other)
+        return f"index {name} claims table {other} in sqlite_master"
+
+    return _schema_mutation(path, rng, [swap, swap, elsewhere, index_moved])
+
+
 # ---- the catalogue ------------------------------------------------------------------------------
 
 Mutator = Callable[[Path, random.Random], str]
@@ -898,7 +1366,24 @@ CRAFTED: dict[str, Mutator] = {
     "craft_chunk_index": craft_chunk_index,
 }
 
-ALL: dict[str, Mutator] = {**FILE_LEVEL, **ROW_LEVEL, **CRAFTED}
+SCHEMA: dict[str, Mutator] = {
+    "schema_trigger": schema_trigger,
+    "schema_view": schema_view,
+    "schema_index": schema_index,
+    "schema_generated_column": schema_generated_column,
+    "schema_virtual_table": schema_virtual_table,
+    "schema_alter": schema_alter,
+    "schema_column_type": schema_column_type,
+    "schema_check": schema_check,
+    "schema_stat": schema_stat,
+    "schema_rename": schema_rename,
+    "schema_master": schema_master,
+}
+#: Schema mutators whose every mutant holds an object no ttd revision creates (or lacks one
+#: it does): refused by every command, whatever seed they start from.
+SCHEMA_REFUSED = frozenset(SCHEMA) - {"schema_master"}
+
+ALL: dict[str, Mutator] = {**FILE_LEVEL, **ROW_LEVEL, **CRAFTED, **SCHEMA}
 
 
 def _selftest_crash(path: Path, rng: random.Random) -> str:
@@ -939,5 +1424,5 @@ def mutate(path: Path, kind: str, rng: random.Random, other_wasm: bytes | None =
     return {**ALL, **SELFTEST}[kind](path, rng)
 
 
-__all__ = ["ALL", "CRAFTED", "FILE_LEVEL", "ROW_LEVEL", "fix_checksums", "mutate",
+__all__ = ["ALL", "CRAFTED", "FILE_LEVEL", "ROW_LEVEL", "SCHEMA", "SCHEMA_REFUSED", "fix_checksums", "mutate",
            "zstd_frame_declaring", "zstd_rle_frame"]

@@ -1,12 +1,16 @@
 """Hostile traces: a mutated real trace never hurts the machine that opens it.
 
-Real traces are recorded once per session (tests/fuzz/conftest.py), then damaged in three
-ways (tests/fuzz/mutators.py): the file's bytes, its SQLite rows, and payloads crafted to
-decode fine but contradict the module or themselves. Worker processes (tests/fuzz/worker.py)
-run `ttd info`, `ttd verify`, a replay session and a gdb-remote conversation on every mutant,
-under a 2 GiB address-space limit and a timer. Each must succeed or fail cleanly: one line on
-stderr and exit 1 or 2, never a traceback, an internal error, a hang, a crash or a write to
-the file it reads.
+Real traces are recorded once per session (tests/fuzz/conftest.py), then damaged in four
+ways (tests/fuzz/mutators.py): the file's bytes, its SQLite rows, payloads crafted to
+decode fine but contradict the module or themselves, and the schema itself (triggers, views,
+indexes, generated columns, virtual tables, altered, retyped or renamed tables and columns,
+CHECK constraints, sqlite_master edits); the schema group also starts from writable traces of
+older schema revisions (tests/fixtures), which ttd would upgrade if it accepted them. Worker
+processes (tests/fuzz/worker.py) run `ttd info`, `ttd verify`, a replay session and a
+gdb-remote conversation on every mutant, under a 2 GiB address-space limit and a timer. Each
+must succeed or fail cleanly: one line on stderr and exit 1 or 2, never a traceback, an
+internal error, a hang, a crash or a write to the file it reads. A schema mutant whose
+objects differ from ttd's (mutators.SCHEMA_REFUSED) must be refused by every command.
 
 Deterministic: every mutation is drawn from random.Random seeded by TTD_FUZZ_SEED (fixed by
 default), the mutant's kind and its number. TTD_FUZZ_SCALE multiplies the number of mutants
@@ -23,6 +27,7 @@ import pytest
 
 from tests.fuzz.conftest import PROGRAMS
 from tests.fuzz.harness import describe, run_jobs, summary
+from tests.fuzz.mutators import SCHEMA_REFUSED
 
 SEED = int(os.environ.get("TTD_FUZZ_SEED", "20261121"))
 SCALE = float(os.environ.get("TTD_FUZZ_SCALE", "1"))
@@ -37,22 +42,32 @@ PLAN = {
     "crafted": {"craft_schedule": 24, "craft_schedule_shape": 3, "craft_checkpoint": 16,
                 "craft_host": 10, "craft_ids": 12, "craft_vals": 8, "craft_zstd": 10,
                 "craft_info": 8, "craft_module": 5, "craft_pages": 8, "craft_chunk_index": 8},
+    "schema": {"schema_trigger": 8, "schema_view": 4, "schema_index": 6, "schema_generated_column": 4,
+               "schema_virtual_table": 3, "schema_alter": 8, "schema_column_type": 5, "schema_check": 4,
+               "schema_stat": 2, "schema_rename": 4, "schema_master": 8},
 }
 #: which seed trace each mutant of a kind starts from, in turn (heap is the slowest to verify)
 ROTATION = ["fib", "trap", "heap", "fib", "trap"]
+#: the schema group also starts from writable traces of older schema revisions (the upgrade path)
+ROTATIONS = {"schema": ["fib", "old-0002", "trap", "old-0001", "heap"]}
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+OLD_SEEDS = {"old-0001": FIXTURES / "schema-0001" / "fib.db", "old-0002": FIXTURES / "schema-0002" / "fib.db"}
 
 
 def jobs_for(groups: list[str], seeds: dict[str, Path]) -> list[dict]:
+    seeds = {**OLD_SEEDS, **seeds}
     jobs = []
     for group in groups:
+        rotation = ROTATIONS.get(group, ROTATION)
         for kind, count in PLAN[group].items():
             for i in range(max(1, round(count * SCALE))):
-                seed = seeds[ROTATION[i % len(ROTATION)]]
+                name = rotation[i % len(rotation)]
+                seed = seeds[name]
                 jobs.append({
                     "id": len(jobs), "group": group, "kind": kind, "seed": str(seed),
                     "rng": random.Random(f"{SEED}:{kind}:{i}").getrandbits(62),
                     "other_wasm": str(PROGRAMS / ("heap.wasm" if "fib" in seed.name else "fib.wasm")),
-                    "keep": KEEP,
+                    "keep": KEEP, "writable": name in OLD_SEEDS,
                 })
     return jobs
 
@@ -72,6 +87,16 @@ def test_mutated_traces_fail_cleanly(group, fuzz_run):
     assert not failures, (f"{len(failures)} of {len(results)} {group}-level mutants were not "
                           f"refused cleanly:\n" + "\n".join(describe(r) for r in failures[:25])
                           + f"\n\n{summary(fuzz_run)}")
+    if group == "schema":
+        # SQL in the file never runs: a schema that is not exactly ttd's is refused by every
+        # command, before any statement could fire a trigger or evaluate a column
+        accepted = [r for r in results if r["kind"] in SCHEMA_REFUSED and (
+            any(v == 0 for k, v in r["outcome"].items() if k != "replay") or r["outcome"].get("replay") != "error"
+            or r.get("upgraded"))]
+        assert not accepted, (f"{len(accepted)} schema mutants were not refused:\n" + "\n".join(
+            f"[{r['kind']} #{r['id']} on {r['seed']}, rng {r['rng']}] {r.get('what', '')}: {r['outcome']}"
+            for r in accepted[:25]))
+        return
     # the crafted ones must get past the file format into the replay itself
     if group != "file":
         assert any(r["outcome"].get("replay") == "ok" for r in results)

@@ -17,6 +17,10 @@ Per mutant, in this order:
 - a gdb-remote conversation with a ReplayTarget behind GdbConnection: every reply is a
   well-formed frame, and any exception the target raised was a TraceError or ReplayError;
 - the mutant file is byte-for-byte what it was before all of the above, with no sidecar left.
+
+Mutants are read-only files, except for jobs marked writable (old-schema seeds, so that the
+upgrade path is taken): one of those may change only by an upgrade (its alembic_version
+changed); a schema ttd refuses must leave it as it was.
 """
 
 from __future__ import annotations
@@ -60,6 +64,28 @@ def _deadline(seconds: float):
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _revision(path: Path) -> str | None:
+    """The schema revision alembic_version names, read without trusting the file (read-only,
+    immutable, a second at most); None if it cannot be read."""
+    import sqlite3
+    from urllib.parse import quote
+
+    deadline = time.monotonic() + 1.0
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
+        rows = conn.execute("SELECT version_num FROM alembic_version LIMIT 2").fetchall()
+        return rows[0][0] if len(rows) == 1 and isinstance(rows[0][0], str) else None
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
 
 
 def _short(text: str, n: int = 400) -> str:
@@ -339,8 +365,13 @@ def run_job(job: dict) -> dict:
         return result
     for side in scratch.glob(f"{mutant.name}-*"):
         side.unlink()
-    os.chmod(mutant, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    # read-only, unless the job asks for a writable file: an old-schema seed, so that ttd
+    # would take the upgrade path if it accepted the mutant
+    writable = bool(job.get("writable"))
+    if not writable:
+        os.chmod(mutant, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     before = _sha(mutant)
+    revision = _revision(mutant) if writable else None
     before_files = sorted(p.name for p in scratch.iterdir())
     t0 = time.monotonic()
 
@@ -365,7 +396,13 @@ def run_job(job: dict) -> dict:
         result["store_level"] = (rp.store_errors + gp.store_errors)[:3]
 
     if _sha(mutant) != before:
-        result["problems"].append("the mutant file was modified by reading it")
+        # a writable old-schema trace may have been upgraded (its revision changed), even if
+        # what the upgrade left then turned out corrupt; any other change is a write by a reader
+        upgraded = writable and _revision(mutant) not in (None, revision)
+        result["upgraded"] = upgraded
+        if not upgraded:
+            result["problems"].append("the mutant file was modified by reading it"
+                                      + (" (and not upgraded)" if writable else ""))
     after_files = sorted(p.name for p in scratch.iterdir())
     if after_files != before_files:
         result["problems"].append(f"files appeared next to the mutant: "

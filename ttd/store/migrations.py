@@ -8,10 +8,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection
 
 import ttd
-from ttd.store.errors import TraceError
+from ttd.store.errors import CorruptTrace, TraceError
 
 #: alembic's script directory (repo-level ``alembic/``), next to the ttd package.
 ALEMBIC_DIR = Path(ttd.__file__).resolve().parent.parent / "alembic"
@@ -39,7 +40,10 @@ def migrate(conn: Connection, target: str = "head") -> None:
     """Bring the schema to target in one transaction on conn (a no-op if there); committed on success."""
     if conn.in_transaction():
         conn.commit()
-    with conn.begin():
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, target)
+    try:
+        with conn.begin():
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, target)
+    except CommandError as exc:  # e.g. alembic_version's rows do not say what its table holds
+        raise CorruptTrace(f"corrupt trace: its schema cannot be upgraded: {exc}") from None

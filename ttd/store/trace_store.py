@@ -543,6 +543,8 @@ def _upgrade_file(path: Path) -> bool:
             _check_schema(conn, path)
             _migrate(conn)
         return True
+    except CorruptTrace as exc:
+        raise CorruptTrace(f"{path}: {exc}") from None
     except (DBAPIError, sqlite3.Error) as exc:
         if _is_corruption(exc):
             raise CorruptTrace(f"{path}: corrupt trace: {_sqlite_message(exc)}") from exc
@@ -842,6 +844,8 @@ class TraceStore:
         out: dict[str, Any] = {}
         for key, value in self._conn.execute(_SELECT_INFO):
             try:
+                if not isinstance(key, str) or not isinstance(value, (str, bytes)):
+                    raise ValueError  # a crafted file can put any type in any column
                 out[key] = json.loads(value)
             except ValueError:
                 raise CorruptTrace(f"{self._where}: corrupt trace: trace_info[{key!r}] is not JSON") from None
