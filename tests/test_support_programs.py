@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -29,8 +30,9 @@ def test_cases_file_is_consistent():
     sources = {p.stem for p in (PROGRAMS_DIR / "src").glob("*.c")}
     wasms = {c["wasm"][:-5] for c in doc["cases"]}
     assert sources <= wasms
-    assert "zlib_example" in wasms
+    assert "zlib_example" in wasms and "sqlite_driver" in wasms
     assert (PROGRAMS_DIR / "zlib_example.LICENSE.txt").is_file()
+    assert (PROGRAMS_DIR / "sqlite_driver.LICENSE.txt").is_file()
 
 
 def test_modules_carry_dwarf():
@@ -53,6 +55,21 @@ def test_case_under_wasmtime_run(case):
                          ids=[c.name for c in CASES if c.smoke_args is not None])
 def test_smoke_run_under_wasmtime_run(case):
     res = run_case_cli(case, smoke=True)
+    assert res.stdout == case.smoke_expected_stdout
+    assert res.returncode == case.expected_exit_code
+
+
+O2_TWINS = [c for c in CASES if c.name.endswith("_o2")]
+
+
+@needs_cli
+@pytest.mark.parametrize("case", O2_TWINS, ids=[c.name for c in O2_TWINS])
+def test_o2_build_prints_what_the_o0_build_prints(case):
+    """bench_X_o2.wasm is src/bench_X.c at -O2: the -O0 module gives the same output."""
+    o0 = dataclasses.replace(case, wasm=case.wasm.replace("_o2.wasm", ".wasm"))
+    assert o0.wasm_path.is_file() and o0.wasm != case.wasm
+    assert o0.wasm_path.read_bytes() != case.wasm_path.read_bytes()
+    res = run_case_cli(o0, smoke=True)
     assert res.stdout == case.smoke_expected_stdout
     assert res.returncode == case.expected_exit_code
 

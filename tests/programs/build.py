@@ -10,6 +10,9 @@
     python tests/programs/build.py --check      # build into a temp dir and compare
                                                 # with the committed .wasm files
 
+--expect and --steps rewrite only the cases of the modules named (all cases when no
+program is named).
+
 Every src/NAME.c becomes NAME.wasm next to this script, compiled with zig's clang:
 
     python -m ziglang cc -target wasm32-wasi -g -O0 -fno-sanitize=undefined \
@@ -17,7 +20,10 @@ Every src/NAME.c becomes NAME.wasm next to this script, compiled with zig's clan
 
 run from this directory, so the DWARF names sources relatively (`src/NAME.c`, comp_dir
 `.`) and the output does not depend on where the repository is checked out. The programs
-in OPTIMISED (opstack) get -O2 instead of -O0.
+in OPTIMISED (opstack) get -O2 instead of -O0. The VARIANTS are second modules built from
+the same source at another -O level: bench_sieve_o2.wasm is src/bench_sieve.c at -O2, and
+so on for the four benchmark programs (the same output as the -O0 build for the same
+arguments; their DWARF names src/bench_sieve.c).
 `-fno-sanitize=undefined` matters: zig turns UBSan on at -O0, which adds ~0.5 MB of
 runtime and turns out-of-bounds bugs (trap.c) into an `unreachable` panic instead of a
 wasm memory trap. The libc objects (zig's wasi-libc, compiler_rt) carry their own DWARF,
@@ -28,6 +34,15 @@ zlib library sources. Neither is kept in this repository: they are taken from th
 of the PyPI package `pyminizip` (version and sha256 pinned below), which vendors zlib
 1.2.11 complete with its test directory. Only the built module and the zlib licence
 (zlib_example.LICENSE.txt, copied from zlib.h) are committed.
+
+sqlite_driver.wasm is SQLite (the amalgamation sqlite3.c + sqlite3.h) driven by our
+src/sqlite_driver.c, built at -O2. The amalgamation is not kept in this repository
+either: it is taken from the npm package `better-sqlite3` (version and sha256 of the
+tarball pinned below; `npm pack` fetches it), which vendors SQLite's amalgamation in
+deps/sqlite3/. SQLite is built with SQLITE_OS_OTHER: the driver supplies the OS layer (a
+VFS that opens no files, with fixed randomness and clock), so the program runs the same
+way every time and needs no WASI file system. Only the built module and SQLite's
+public-domain notice (sqlite_driver.LICENSE.txt, from sqlite3.h) are committed.
 """
 
 from __future__ import annotations
@@ -59,6 +74,12 @@ CFLAGS = [
 # stack, DW_OP_WASM_location 2): built with this -O level instead of -O0.
 OPTIMISED = {"opstack": "-O2"}
 
+# Second builds of a source at another -O level: module name -> (source stem, level).
+VARIANTS = {
+    f"{stem}_o2": (stem, "-O2")
+    for stem in ("bench_sieve", "bench_sort", "bench_recurse", "bench_lz")
+}
+
 ZLIB_SDIST_NAME = "pyminizip"
 ZLIB_SDIST_VERSION = "0.2.6"
 ZLIB_SDIST_FILE = f"pyminizip-{ZLIB_SDIST_VERSION}.tar.gz"
@@ -72,6 +93,30 @@ ZLIB_SOURCES = [
 ZLIB_TEST = "test/example.c"
 ZLIB_PROGRAM = "zlib_example"
 
+SQLITE_NPM_NAME = "better-sqlite3"
+SQLITE_NPM_VERSION = "12.11.1"
+SQLITE_NPM_FILE = f"{SQLITE_NPM_NAME}-{SQLITE_NPM_VERSION}.tgz"
+SQLITE_NPM_SHA256 = "ebf0ed75a7a59dbcb3b24bbd014ef49d9f15bc328e4adcbf516f2a8fadfa2835"
+SQLITE_VERSION = "3.53.2"  # what that package's deps/sqlite3/sqlite3.h says
+SQLITE_MEMBERS = ["package/deps/sqlite3/sqlite3.c", "package/deps/sqlite3/sqlite3.h"]
+SQLITE_DIR = f"sqlite-{SQLITE_VERSION}"  # where the build puts them (the DWARF names it)
+SQLITE_PROGRAM = "sqlite_driver"
+SQLITE_OPT = "-O2"
+# No threads, no mmap, no WAL (shared memory), no loadable extensions; temporary tables and
+# sorts stay in memory; the OS layer (a VFS) comes from src/sqlite_driver.c.
+SQLITE_DEFINES = [
+    "-DSQLITE_OS_OTHER=1",
+    "-DSQLITE_THREADSAFE=0",
+    "-DSQLITE_OMIT_LOAD_EXTENSION",
+    "-DSQLITE_OMIT_WAL",
+    "-DSQLITE_MAX_MMAP_SIZE=0",
+    "-DSQLITE_TEMP_STORE=3",
+    "-DSQLITE_DEFAULT_MEMSTATUS=0",
+    "-DSQLITE_OMIT_SHARED_CACHE",
+    "-DSQLITE_OMIT_DEPRECATED",
+    "-DSQLITE_DQS=0",
+]
+
 
 def zig_cc(args: list[str], cwd: Path) -> None:
     cmd = [sys.executable, "-m", "ziglang", "cc", *args]
@@ -79,15 +124,43 @@ def zig_cc(args: list[str], cwd: Path) -> None:
 
 
 def c_programs() -> list[str]:
-    return sorted(p.stem for p in SRC.glob("*.c"))
+    """The self-contained programs: every src/*.c but the SQLite driver, and the VARIANTS."""
+    stems = [p.stem for p in SRC.glob("*.c") if p.stem != SQLITE_PROGRAM]
+    return sorted(stems + list(VARIANTS))
+
+
+def cflags(level: str) -> list[str]:
+    return [level if f == "-O0" else f for f in CFLAGS]
 
 
 def build_c(name: str, outdir: Path) -> Path:
+    stem, level = VARIANTS.get(name, (name, OPTIMISED.get(name, "-O0")))
     out = outdir / f"{name}.wasm"
-    flags = [OPTIMISED.get(name, f) if f == "-O0" else f for f in CFLAGS]
-    zig_cc([*flags, f"src/{name}.c", "-o", str(out)], cwd=HERE)
+    zig_cc([*cflags(level), f"src/{stem}.c", "-o", str(out)], cwd=HERE)
     out.chmod(0o644)
     return out
+
+
+def fetch_pinned(filename: str, digest: str, download, given: Path | None, workdir: Path) -> Path:
+    """The pinned archive: `given`, else the cached copy, else `download(dir)` (cached)."""
+    if given is None:
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ttd-programs"
+        cached = cache / filename
+        if cached.is_file() and sha256(cached) == digest:
+            return cached
+        dl = workdir / "download"
+        dl.mkdir()
+        download(dl)
+        given = dl / filename
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(given, cached)
+        except OSError:
+            pass
+    got = sha256(given)
+    if got != digest:
+        raise SystemExit(f"{given}: sha256 {got} != pinned {digest}")
+    return given
 
 
 # ---------------------------------------------------------------------------
@@ -96,29 +169,14 @@ def build_c(name: str, outdir: Path) -> Path:
 
 def fetch_zlib_sdist(workdir: Path, sdist: Path | None) -> Path:
     """Return the path of the pinned pyminizip sdist, downloading it with pip."""
-    if sdist is None:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ttd-programs"
-        cached = cache / ZLIB_SDIST_FILE
-        if cached.is_file() and sha256(cached) == ZLIB_SDIST_SHA256:
-            return cached
-        dl = workdir / "sdist"
-        dl.mkdir()
+    def download(dl: Path) -> None:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
              "--disable-pip-version-check", "-d", str(dl),
              f"{ZLIB_SDIST_NAME}=={ZLIB_SDIST_VERSION}"],
             check=True,
         )
-        sdist = dl / ZLIB_SDIST_FILE
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(sdist, cached)
-        except OSError:
-            pass
-    digest = sha256(sdist)
-    if digest != ZLIB_SDIST_SHA256:
-        raise SystemExit(f"{sdist}: sha256 {digest} != pinned {ZLIB_SDIST_SHA256}")
-    return sdist
+    return fetch_pinned(ZLIB_SDIST_FILE, ZLIB_SDIST_SHA256, download, sdist, workdir)
 
 
 def sha256(path: Path) -> str:
@@ -164,6 +222,61 @@ def zlib_licence(header: str) -> str:
 
 
 # ---------------------------------------------------------------------------
+# SQLite from the better-sqlite3 npm package
+
+
+def fetch_sqlite_tarball(workdir: Path, tarball: Path | None) -> Path:
+    """Return the path of the pinned better-sqlite3 tarball, fetching it with `npm pack`."""
+    def download(dl: Path) -> None:
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit(f"npm is needed to fetch {SQLITE_NPM_FILE} (or pass --sqlite-tgz)")
+        subprocess.run(
+            [npm, "pack", "--ignore-scripts", "--silent", "--pack-destination", str(dl),
+             f"{SQLITE_NPM_NAME}@{SQLITE_NPM_VERSION}"],
+            check=True, stdout=subprocess.DEVNULL, cwd=dl,
+        )
+    return fetch_pinned(SQLITE_NPM_FILE, SQLITE_NPM_SHA256, download, tarball, workdir)
+
+
+def build_sqlite(outdir: Path, tarball: Path | None) -> Path:
+    with tempfile.TemporaryDirectory(prefix="ttd-sqlite-") as tmp:
+        work = Path(tmp)
+        archive = fetch_sqlite_tarball(work, tarball)
+        (work / SQLITE_DIR).mkdir()
+        with tarfile.open(archive) as tar:
+            for name in SQLITE_MEMBERS:
+                data = tar.extractfile(name).read()
+                (work / SQLITE_DIR / Path(name).name).write_bytes(data)
+        header = (work / SQLITE_DIR / "sqlite3.h").read_text(encoding="utf-8")
+        if f'#define SQLITE_VERSION        "{SQLITE_VERSION}"' not in header:
+            raise SystemExit(f"{archive}: sqlite3.h is not SQLite {SQLITE_VERSION}")
+        # The driver is compiled from a copy in the same tree, so that the DWARF names
+        # src/sqlite_driver.c and sqlite-X.Y.Z/sqlite3.c relative to comp_dir ".".
+        (work / "src").mkdir()
+        shutil.copyfile(SRC / f"{SQLITE_PROGRAM}.c", work / "src" / f"{SQLITE_PROGRAM}.c")
+        out = outdir / f"{SQLITE_PROGRAM}.wasm"
+        zig_cc([*cflags(SQLITE_OPT), *SQLITE_DEFINES, f"-I{SQLITE_DIR}",
+                f"src/{SQLITE_PROGRAM}.c", f"{SQLITE_DIR}/sqlite3.c", "-o", str(out)], cwd=work)
+        out.chmod(0o644)
+        (outdir / f"{SQLITE_PROGRAM}.LICENSE.txt").write_text(sqlite_licence(header))
+    return out
+
+
+def sqlite_licence(header: str) -> str:
+    start = header.index("/*") + 2
+    end = header.index("***", start)
+    body = "\n".join(line[2:] if line.startswith("**") else line
+                     for line in header[start:end].strip("\n").splitlines())
+    return (
+        f"sqlite_driver.wasm is built from SQLite {SQLITE_VERSION} (the amalgamation sqlite3.c\n"
+        f"and sqlite3.h, taken from the npm package {SQLITE_NPM_NAME} {SQLITE_NPM_VERSION}, which\n"
+        "vendors it) and tests/programs/src/sqlite_driver.c.\n"
+        "SQLite is in the public domain. From sqlite3.h:\n\n" + body.rstrip() + "\n"
+    )
+
+
+# ---------------------------------------------------------------------------
 # expectations and step counts
 
 
@@ -175,12 +288,18 @@ def save_cases(doc: dict) -> None:
     CASES.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
-def update_expectations() -> None:
+def selected(case: dict, modules: set[str] | None) -> bool:
+    return modules is None or case["wasm"] in modules
+
+
+def update_expectations(modules: set[str] | None = None) -> None:
     sys.path.insert(0, str(HERE.parent.parent))
     from tests.support.cases import run_case_cli  # noqa: E402
 
     doc = load_cases()
     for case in doc["cases"]:
+        if not selected(case, modules):
+            continue
         res = run_case_cli(case)
         case["expected_stdout"] = res.stdout
         case["expected_exit_code"] = res.returncode
@@ -193,12 +312,14 @@ def update_expectations() -> None:
     save_cases(doc)
 
 
-def update_steps() -> None:
+def update_steps(modules: set[str] | None = None) -> None:
     sys.path.insert(0, str(HERE.parent.parent))
     from tests.support.cases import measure_fuel  # noqa: E402
 
     doc = load_cases()
     for case in doc["cases"]:
+        if not selected(case, modules):
+            continue
         case["approx_steps"] = measure_fuel(case)
         line = f"{case['name']}: ~{case['approx_steps']} steps"
         if "smoke_args" in case:
@@ -213,17 +334,24 @@ def update_steps() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("programs", nargs="*", help=f"program names (default: all, plus {ZLIB_PROGRAM})")
+    ap.add_argument("programs", nargs="*",
+                    help=f"program names (default: all, {ZLIB_PROGRAM} and {SQLITE_PROGRAM} included)")
     ap.add_argument("--no-zlib", action="store_true", help=f"do not rebuild {ZLIB_PROGRAM}.wasm")
+    ap.add_argument("--no-sqlite", action="store_true",
+                    help=f"do not rebuild {SQLITE_PROGRAM}.wasm")
     ap.add_argument("--sdist", type=Path, help=f"use this local {ZLIB_SDIST_FILE} instead of pip download")
+    ap.add_argument("--sqlite-tgz", type=Path,
+                    help=f"use this local {SQLITE_NPM_FILE} instead of npm pack")
     ap.add_argument("--expect", action="store_true", help="rewrite expected stdout/exit codes in cases.json")
     ap.add_argument("--steps", action="store_true", help="rewrite approx_steps in cases.json")
     ap.add_argument("--check", action="store_true",
                     help="build into a temp dir and compare with the committed modules")
     args = ap.parse_args(argv)
 
-    names = args.programs or c_programs() + ([] if args.no_zlib else [ZLIB_PROGRAM])
-    unknown = [n for n in names if n != ZLIB_PROGRAM and not (SRC / f"{n}.c").is_file()]
+    names = args.programs or (c_programs() + ([] if args.no_zlib else [ZLIB_PROGRAM])
+                              + ([] if args.no_sqlite else [SQLITE_PROGRAM]))
+    known = set(c_programs()) | {ZLIB_PROGRAM, SQLITE_PROGRAM}
+    unknown = [n for n in names if n not in known]
     if unknown:
         ap.error(f"no such program: {', '.join(unknown)}")
 
@@ -231,7 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         outdir = Path(tmp) if args.check else HERE
         differ = []
         for name in names:
-            out = build_zlib(outdir, args.sdist) if name == ZLIB_PROGRAM else build_c(name, outdir)
+            if name == ZLIB_PROGRAM:
+                out = build_zlib(outdir, args.sdist)
+            elif name == SQLITE_PROGRAM:
+                out = build_sqlite(outdir, args.sqlite_tgz)
+            else:
+                out = build_c(name, outdir)
             print(f"built {out.name} ({out.stat().st_size} bytes)")
             if args.check and not filecmp.cmp(out, HERE / out.name, shallow=False):
                 differ.append(out.name)
@@ -240,10 +373,11 @@ def main(argv: list[str] | None = None) -> int:
                 print("differ from the committed modules: " + ", ".join(differ))
                 return 1
             print("all modules identical to the committed ones")
+    modules = {f"{n}.wasm" for n in args.programs} if args.programs else None
     if args.expect:
-        update_expectations()
+        update_expectations(modules)
     if args.steps:
-        update_steps()
+        update_steps(modules)
     return 0
 
 

@@ -84,7 +84,11 @@ def test_sigkill_while_writing_many_chunks(tmp_path: Path, after: int) -> None:
             pytest.fail("writer exited early")
     finally:
         kill(proc)
-    if (tmp_path / "live.ttd-journal").exists():  # killed inside a batch: rolled back on request only
+    journal = tmp_path / "live.ttd-journal"
+    # killed inside a batch: rolled back on request only. Killed just after SQLite created
+    # the journal and before it wrote its header, the journal is empty: nothing to roll back
+    cold = journal.exists() and journal.stat().st_size == 0
+    if journal.exists() and not cold:
         with pytest.raises(TraceError, match="ttd recover"):
             TraceStore.open(path)
         assert "rolled back" in recover(path)
@@ -92,7 +96,8 @@ def test_sigkill_while_writing_many_chunks(tmp_path: Path, after: int) -> None:
         n = check_prefix(store, CHUNK_SIZE)
         assert n >= after + 1  # everything reported as committed is there
         assert store.info() == {"status": "recording"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.ttd"]  # a single file again
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == (["live.ttd", "live.ttd-journal"] if cold else ["live.ttd"])  # a single file again
 
 
 @pytest.mark.parametrize("writable", [False, True], ids=["read-only", "writable"])

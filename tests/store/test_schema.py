@@ -43,7 +43,7 @@ def test_migration_matches_models(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA application_id").scalar() == SQLITE_APPLICATION_ID
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0004"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0005"
         plan = " ".join(
             str(r[-1])
             for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN SELECT seq FROM chunks WHERE first_step <= 5 ORDER BY first_step DESC")

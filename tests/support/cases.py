@@ -15,7 +15,8 @@ cases.json: {"version": 1, "cases": [CASE, ...]} where CASE has
     expected_exit_code   exit status of `wasmtime run` (134 for a wasm trap)
     approx_steps         executed wasm instructions, measured as wasmtime fuel (which does
                          not charge nop/drop/block/loop/end/else/...): an approximation
-    smoke_args           (benchmarks only) arguments for a ~10^6-step run
+    smoke_args           (benchmarks) arguments for a ~10^6-step run; (other cases, e.g.
+                         sqlite_driver) a small run, which tests that record the case use
     smoke_expected_stdout, smoke_approx_steps   the same for the smoke run
     large_args           (benchmarks only) arguments for a ~10^9-step run (no expectations)
 

@@ -31,7 +31,7 @@ from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
 from ttd.store.errors import TraceError, TraceExists
 from ttd.store.recording_lock import OutputRefused
-from ttd.wasm.errors import WasmError
+from ttd.wasm.errors import UnsupportedOpcode, WasmError
 from ttd.wasm.module import parse_module
 
 
@@ -53,6 +53,25 @@ class Interrupted(Exception):
     """Raised from a hook to stop the program after Ctrl-C, at a block boundary."""
 
 
+class SegmentDone(Exception):
+    """Raised from the flush hook when a segment's last chunk is recorded."""
+
+
+#: Wasm stack of a re-execution: instrumented frames are bigger than the plain run's, and the
+#: expansion must reach at least the depth the capture reached (wasmtime's default: 512 KiB).
+EXPANSION_WASM_STACK = 2 << 20  # wasmtime-py allows no more (async_stack_size, 2 MiB)
+#: Native stack of the thread a re-execution runs on (wasmtime needs the Wasm stack in it).
+EXPANSION_THREAD_STACK = 64 << 20
+
+
+@dataclass
+class Segment:
+    """Record chunks [start, end) of a re-execution; discard the ones before (fast-forward)."""
+
+    start: int = 0
+    end: int | None = None
+
+
 @dataclass
 class RecordOptions:
     program: Path
@@ -66,6 +85,9 @@ class RecordOptions:
     id_cap: int = 1 << 18
     val_cap: int = 1 << 20
     reads: bool = False  # record load addresses too (read/access watchpoints)
+    use_cache: bool = True  # instrumented and compiled modules from the user's cache
+    capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
+    jobs: int | None = None  # expansion worker processes (None: the number of cores)
 
 
 @dataclass
@@ -141,8 +163,20 @@ class Progress:
 
 
 class Recorder:
-    def __init__(self, opts: RecordOptions):
+    """Records by running the instrumented module: on WASI (direct), or with every import
+    answered from a capture (feed), which is how a capture is expanded."""
+
+    def __init__(self, opts: RecordOptions, *, feed=None, data: bytes | None = None,
+                 segment: Segment | None = None, info: dict | None = None,
+                 index: bool = True):
         self.opts = opts
+        self.feed = feed
+        self.data = data
+        self.segment = segment
+        self.base_info = info
+        self.index = index
+        #: after run(): the state at the end (count pass: chunks, steps, blocks)
+        self.end_state: dict = {}
         self.interrupted = False
         self._writer: ChunkWriter | None = None
         self._out = None
@@ -203,32 +237,10 @@ class Recorder:
 
     def _load(self) -> tuple[bytes, Instrumented, wasmtime.Engine, wasmtime.Module]:
         path = self.opts.program
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file")
-        except OSError as e:
-            raise RecordError(f"{path}: cannot read: {e.strerror or e}")
-        engine = wasmtime.Engine()
-        try:
-            parse_module(data)  # our own reader names the offset of what is wrong
-        except WasmError as e:
-            raise RecordError(f"{path}: not a valid WebAssembly module: {e}")
-        try:
-            wasmtime.Module.validate(engine, data)
-        except wasmtime.WasmtimeError as e:
-            raise RecordError(f"{path}: not a valid WebAssembly module: {_one_line(e)}")
-        try:
-            inst = instrument(data, id_cap=self.opts.id_cap, val_cap=self.opts.val_cap,
-                              reads=self.opts.reads)
-        except WasmError as e:
-            raise RecordError(f"{path}: {e}")
-        try:
-            module = wasmtime.Module(engine, inst.wasm)
-        except wasmtime.WasmtimeError as e:
-            raise RecordError(f"internal error: wasmtime rejected the instrumented module: "
-                              f"{_one_line(e)}")
-        return data, inst, engine, module
+        data = self.data
+        if data is None:
+            data = read_program(path)
+        return (data,) + prepare(data, path, self.opts, expansion=self.feed is not None)
 
     def _wasi(self) -> tuple[wasmtime.WasiConfig, dict[str, tuple[int, int]]]:
         o = self.opts
@@ -259,11 +271,17 @@ class Recorder:
         data, inst, engine, module = self._load()
         out = o.out or default_trace_path(o.program)
         _check_out(out, o.program)
-        wasi, arg_sizes = self._wasi()
         store = wasmtime.Store(engine)
-        store.set_wasi(wasi)
         linker = wasmtime.Linker(engine)
-        linker.define_wasi()
+        feed = self.feed
+        box: dict = {}
+        if feed is None:
+            wasi, arg_sizes = self._wasi()
+            store.set_wasi(wasi)
+            linker.define_wasi()
+        else:  # no WASI, no host: every import is answered from the capture
+            arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
+            self._define_fed_imports(store, linker, inst, box)
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
@@ -273,6 +291,7 @@ class Recorder:
         mod = inst.module
         exports = instance.exports(store)
         trace_mem = exports[EXPORT_PREFIX + "trace"]
+        self._trace_mem = trace_mem
         tpi = exports[EXPORT_PREFIX + "tpi"]
         tpv = exports[EXPORT_PREFIX + "tpv"]
         hooks = exports[EXPORT_PREFIX + "hooks"]
@@ -281,8 +300,14 @@ class Recorder:
         globs = [exports[f"{EXPORT_PREFIX}g{i}"] for i in range(len(sched.globals))]
         wasi_mem_index = next((e.index for e in mod.exports if e.kind == "memory"
                                and e.name == "memory"), 0)
+        self.memory_exports = {e.name: e.index for e in mod.exports if e.kind == "memory"}
         layout = inst.layout
         block_steps = np.array([len(b.pcs) for b in sched.blocks], dtype=np.int64)
+        if mems:
+            box["memory"] = mems[wasi_mem_index]
+        box["store"] = store
+        seg = self.segment or Segment()
+        recording = seg.start == 0  # chunks before seg.start are run through, not kept
 
         entry = self._entry(store, exports)
         progress = self._progress = Progress(o.quiet, "recording")
@@ -299,7 +324,7 @@ class Recorder:
         if self._lock is not None and self._lock.replaced_empty:
             sys.stderr.write(f"ttd: note: {out}: replaced the empty file a killed recorder left "
                              f"(it held nothing)\n")
-        program_info = {
+        program_info = dict(self.base_info or {}, **{
             "program": o.program.name,
             "args": list(o.args),
             "env": [f"{k}={v}" for k, v in o.env],
@@ -315,14 +340,21 @@ class Recorder:
             "layout": {"id_cap": layout.id_cap, "val_cap": layout.val_cap},
             "values_layout": codec.VALUES_LAYOUT,  # what compress_values() stores
             "reads": o.reads,
-        }
+        })
+        if self.base_info is not None:  # the capture's, which the expansion completes
+            for key in ("recorded_at", "ttd_version", "wasmtime_version", "args", "env", "dirs",
+                        "invoke"):
+                if key in self.base_info:
+                    program_info[key] = self.base_info[key]
+            program_info.pop("kind", None)
         writer.call(lambda st: (st.set_info(**program_info),
                                 st.add_module(o.program.name, data, codec.pack(sched.to_wire())),
                                 st.commit()))
 
         snap = MemorySnapshotter(len(mems))
         state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False,
-                 "pending_all": False, "files": {}}
+                 "pending_all": False, "files": {}, "steps": 0}
+        self._state = state
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
@@ -336,11 +368,15 @@ class Recorder:
         pending = [None if dm is None else np.zeros(DIRTY_MAP, dtype=bool) for dm in dirty_maps]
         policy = SnapshotPolicy()
 
-        def capture(seq: int, full: bool = False, recorded: int = 0) -> Boundary:
+        def capture(seq: int, full: bool = False, recorded: int = 0, snapshot_all: bool = False) -> Boundary:
             views = [live_view(m.data_ptr(store), m.data_len(store)) for m in mems]
             # a store beyond the memory's end traps before it writes: only its pages count
             spans = [min(DIRTY_MAP, (v.shape[0] >> DIRTY_SHIFT) + 1) for v in views]
             written = None  # written in this chunk: what "who wrote this" searches skip by
+            if snapshot_all:  # a segment's first boundary: every page, for a replay starting here
+                full = False
+                state["all_dirty"] = False
+                state["pending_all"] = True
             if not full:
                 written = []
                 for dm, pend, n in zip(dirty_maps, pending, spans):
@@ -393,18 +429,34 @@ class Recorder:
             return ids, vals
 
         def flush() -> None:
+            nonlocal recording
             if writer.error is not None:
                 raise writer.error
             ids, vals = take_buffers()
             seq = state["seq"]
             if ids:
                 state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
-            writer.chunk(seq, ids, vals, state["host"], capture(seq + 1, recorded=len(ids) + len(vals)))
+            arr = np.frombuffer(ids, dtype="<u4")
+            n_steps = int(block_steps[arr].sum()) if arr.size else 0
+            if recording:
+                writer.chunk(seq, ids, vals, state["host"], capture(seq + 1, recorded=len(ids) + len(vals)))
+            elif seq + 1 == seg.start:  # fast-forwarded to the segment: record from here
+                writer.steps, writer.blocks = state["steps"] + n_steps, state["blocks"] + arr.size
+                writer.chunks = seq + 1
+                writer.boundary(capture(seq + 1, snapshot_all=True))
+                recording = True
+            else:
+                for dm in dirty_maps:
+                    if dm is not None:
+                        dm[:] = 0
             state["seq"] = seq + 1
-            state["blocks"] += len(ids) // 4
+            state["blocks"] += arr.size
+            state["steps"] += n_steps
             state["host"] = []
             if self.interrupted:
                 raise Interrupted()
+            if seg.end is not None and seq + 1 >= seg.end:
+                raise SegmentDone()
 
         def make_hook(k: int):
             imp_module, imp_name = sched.imports[k]
@@ -450,34 +502,52 @@ class Recorder:
         for k, ht in enumerate(layout.hook_types):
             hooks.set(store, 1 + k, wasmtime.Func(store, _wt_functype(ht), make_hook(k)))
 
-        writer.boundary(capture(0, full=True))
+        if recording:
+            writer.boundary(capture(0, full=True))
+
+        from ttd.record.capture_feed import CapturedExit, CapturedTrap, CaptureExhausted, Divergence
 
         exit_code, trap, trap_pc, status = 0, None, None, "complete"
         old_handler = None
         if _main_thread():
             old_handler = signal.signal(signal.SIGINT, self._on_sigint)
         invoke_results = None
+        segment_done = False
         try:
             try:
                 if inst.start_func is not None:
                     exports[EXPORT_PREFIX + "start"](store)
-                results = self._call(store, entry)
+                results = self._call(store, entry, quiet=feed is not None)
                 invoke_results = results if o.invoke is not None else None
             except wasmtime.ExitTrap as e:
                 exit_code = e.code
+            except CapturedExit as e:
+                exit_code = e.code
+            except SegmentDone:
+                segment_done = True
             except Interrupted:
                 status, exit_code = "interrupted", 130
+            except CaptureExhausted:
+                status, exit_code = "partial", 130
+            except Divergence as e:
+                raise RecordError(f"the expansion diverged from the capture at step "
+                                  f"{self._step_now(block_steps, layout, tpi, store)}: {e}")
+            except CapturedTrap as e:
+                trap = str(e)
+                exit_code = 134
             except wasmtime.Trap as e:
                 trap = _trap_message(e)
                 frames = e.frames
                 exit_code = 134
                 if frames:
                     trap_pc = inst.original_pc(frames[0].module_offset)
-                self._print_trap(e, inst)
+                if feed is None:
+                    self._print_trap(e, inst)
             except wasmtime.WasmtimeError as e:
                 trap = str(e).strip().splitlines()[0]
                 exit_code = 134
-                sys.stderr.write(f"Error: {trap}\n")
+                if feed is None:
+                    sys.stderr.write(f"Error: {trap}\n")
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGINT, old_handler)
@@ -497,6 +567,10 @@ class Recorder:
         live_last_pc = trap_pc if trap is not None else (
             sched.blocks[state["last_id"]].pcs[-1] if state["last_id"] is not None else None)
         seq = state["seq"]
+        if segment_done or not recording:  # a segment's end, or a count pass: nothing more kept
+            return self._segment_end(writer, store, mems, read_globals, segment_done, ids,
+                                     exit_code, trap, status, live_last_pc, t0, out, block_steps,
+                                     last_steps)
         final = capture(seq + 1, full=True)
         if ids or seq == 0:
             writer.chunk(seq, ids, vals, state["host"], final, last_steps)
@@ -514,10 +588,15 @@ class Recorder:
 
         from ttd.record.indexer import index_trace  # after the writer closed the file
 
-        replayed_last_pc = index_trace(out, quiet=o.quiet)
-        if replayed_last_pc != live_last_pc:
-            raise RecordError(f"internal error: replay ends at pc {replayed_last_pc}, "
-                              f"the recording at {live_last_pc}")
+        self.end_state = {"chunks": n_chunks, "steps": writer.steps, "blocks": writer.blocks,
+                          "exit_code": exit_code, "trap": trap, "status": status,
+                          "last_pc": live_last_pc, "final": final_info,
+                          "memory_exports": self.memory_exports}
+        if self.index:
+            replayed_last_pc = index_trace(out, quiet=o.quiet)
+            if replayed_last_pc != live_last_pc:
+                raise RecordError(f"internal error: replay ends at pc {replayed_last_pc}, "
+                                  f"the recording at {live_last_pc}")
         summary = {
             "status": status,
             "exit_code": exit_code,
@@ -538,6 +617,71 @@ class Recorder:
             st.commit()
         return RecordResult(out, exit_code, trap, writer.steps, writer.blocks, n_chunks,
                             writer.bytes, time.perf_counter() - t0, status)
+
+    def _segment_end(self, writer, store, mems, read_globals, segment_done, ids, exit_code, trap,
+                     status, last_pc, t0, out, block_steps, last_steps) -> RecordResult:
+        """A segment ended at its last chunk, or a count pass ran through: what it saw."""
+        state = self._state
+        seq = state["seq"]
+        arr = np.frombuffer(ids, dtype="<u4")
+        steps = state["steps"] + (int(block_steps[arr].sum()) if arr.size else 0)
+        if last_steps is not None and arr.size:
+            steps -= int(block_steps[arr[-1]]) - last_steps
+        chunks = seq if segment_done else (seq + 1 if ids or seq == 0 else seq)
+        self.end_state = {
+            "chunks": chunks, "steps": steps, "blocks": state["blocks"] + int(arr.size),
+            "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
+            "segment_done": segment_done, "globals": read_globals(),
+            "memory_exports": self.memory_exports,
+            "mem_sizes": [m.data_len(store) for m in mems],
+            "final": {"mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems]},
+        }
+        writer.finish()
+        if self._progress is not None:
+            self._progress.done()
+        return RecordResult(out, exit_code, trap, writer.steps, writer.blocks, chunks,
+                            writer.bytes, time.perf_counter() - t0, status)
+
+    def _step_now(self, block_steps, layout, tpi, store) -> int:
+        """The step the program is at (the last block started), for a divergence report."""
+        state = getattr(self, "_state", None) or {"steps": 0}
+        try:
+            n = (tpi.value(store) - layout.id_base) // 4
+            mem = self._trace_mem_bytes(store, layout, n)
+            arr = np.frombuffer(mem, dtype="<u4")
+            return state["steps"] + int(block_steps[arr].sum())
+        except Exception:
+            return state["steps"]
+
+    def _trace_mem_bytes(self, store, layout, n: int) -> bytes:
+        return bytes(self._trace_mem.read(store, layout.id_base, layout.id_base + 4 * n))
+
+    def _define_fed_imports(self, store, linker, inst, box) -> None:
+        """Each import of the module, answered from the capture (no WASI, no host)."""
+        from ttd.record.capture_feed import Divergence
+
+        mod = inst.module
+        feed = self.feed
+
+        def write(addr: int, data: bytes) -> None:
+            mem = box.get("memory")
+            if mem is None or addr + len(data) > mem.data_len(store):
+                raise Divergence(f"the capture writes {len(data)} bytes at {addr:#x}, outside memory")
+            mem.write(store, data, addr)
+
+        seen = set()
+        for imp in mod.imported_funcs:
+            key = (imp.module, imp.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            ft = mod.types[imp.desc]
+            ptypes, rtypes = list(ft.params), list(ft.results)
+
+            def fake(*vals, _m=imp.module, _n=imp.name, _p=ptypes, _r=rtypes):
+                args = [_bits(v, t) for v, t in zip(vals, _p)]
+                return feed.answer(_m, _n, args, _r, write)
+            linker.define(store, imp.module, imp.name, wasmtime.Func(store, _wt_functype(ft), fake))
 
     def _entry(self, store, exports) -> tuple[list, "wasmtime.Func", list]:
         """What to call, as `wasmtime run` would: _start, or --invoke EXPORT ARGS.
@@ -576,16 +720,18 @@ class Recorder:
         return ([init] if isinstance(init, wasmtime.Func) else []), func, params
 
     @staticmethod
-    def _call(store, entry) -> list[str]:
-        """Run the entry point; print its results as `wasmtime run --invoke` does."""
+    def _call(store, entry, quiet: bool = False) -> list[str]:
+        """Run the entry point; print its results as `wasmtime run --invoke` does (not when
+        re-executing a capture: the program's output was the capture's)."""
         before, func, params = entry
         for f in before:
             f(store)
         result = func(store, *params)
         results = list(result) if isinstance(result, (list, tuple)) else (
             [] if result is None else [result])
-        for r in results:
-            print(r, flush=True)
+        if not quiet:
+            for r in results:
+                print(r, flush=True)
         return [str(r) for r in results]
 
     def _on_sigint(self, signum, frame) -> None:
@@ -603,6 +749,60 @@ class Recorder:
             lines.append(f"           {i}: {where:>8} - {name}")
         lines.append(f"    1: {_trap_message(e)}")
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def read_program(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such file")
+    except IsADirectoryError:
+        raise RecordError(f"{path}: is a directory")
+    except OSError as e:
+        raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+
+
+def expansion_engine() -> wasmtime.Engine:
+    """The engine a re-execution runs on: a deeper Wasm stack (see EXPANSION_WASM_STACK)."""
+    cfg = wasmtime.Config()
+    cfg.max_wasm_stack = EXPANSION_WASM_STACK
+    return wasmtime.Engine(cfg)
+
+
+EXPANSION_ENGINE_KEY = f"expand:stack={EXPANSION_WASM_STACK}"
+DIRECT_ENGINE_KEY = "direct"
+
+
+def prepare(data: bytes, path: Path, opts: RecordOptions, *, expansion: bool,
+            engine: wasmtime.Engine | None = None) -> tuple[Instrumented, wasmtime.Engine, wasmtime.Module]:
+    """Validate, instrument and compile (both cached per module sha256 unless told not to)."""
+    engine = engine or (expansion_engine() if expansion else wasmtime.Engine())
+    key = EXPANSION_ENGINE_KEY if expansion else DIRECT_ENGINE_KEY
+    try:
+        from ttd.record.module_cache import prepare_instrumented
+    except ImportError:  # TEMP until the cache lands
+        prepare_instrumented = None
+    try:
+        if prepare_instrumented is not None:
+            inst, module = prepare_instrumented(data, engine=engine, engine_key=key, id_cap=opts.id_cap,
+                                                val_cap=opts.val_cap, reads=opts.reads,
+                                                use_cache=opts.use_cache)
+            return inst, engine, module
+        inst = instrument(data, id_cap=opts.id_cap, val_cap=opts.val_cap, reads=opts.reads)
+        return inst, engine, wasmtime.Module(engine, inst.wasm)
+    except UnsupportedOpcode as e:
+        raise RecordError(f"{path}: {e}")
+    except (WasmError, wasmtime.WasmtimeError) as e:
+        try:
+            parse_module(data)  # our own reader names the offset of what is wrong
+            wasmtime.Module.validate(engine, data)
+        except WasmError as w:
+            raise RecordError(f"{path}: not a valid WebAssembly module: {w}")
+        except wasmtime.WasmtimeError as w:
+            raise RecordError(f"{path}: not a valid WebAssembly module: {_one_line(w)}")
+        if isinstance(e, WasmError):
+            raise RecordError(f"{path}: {e}")
+        raise RecordError(f"internal error: wasmtime rejected the instrumented module: {_one_line(e)}")
 
 
 def _check_out(out, program: Path) -> None:

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of a trace file (schema revision "0004").
+"""SQLAlchemy models of a trace file (schema revision "0005").
 
 These models are the source of truth that ``alembic revision --autogenerate``
 diffs against; the migration in ``alembic/versions`` is what actually builds a
@@ -133,6 +133,20 @@ class PageKeyframe(Base):
     page_map: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     #: trace_store.keyframe_checksum of memory, chunk_seq and page_map (revision 0004).
     checksum: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class CaptureEvents(Base):
+    """A batch of a capture's import calls (revision 0005): calls first_call ..
+    first_call + n_calls - 1, each its import, results and the bytes the host wrote, as
+    codec.compress(codec.pack(...)); checksum: trace_store.capture_checksum."""
+
+    __tablename__ = "capture_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_call: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    n_calls: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    events: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    checksum: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 #: Tables a file must have to be read as a trace of this schema.

@@ -43,6 +43,7 @@ from ttd.store.errors import CorruptTrace, MissingRow, NotATrace, SchemaTooNew, 
 from ttd.store.models import (
     SQLITE_APPLICATION_ID,
     TABLES,
+    CaptureEvents,
     Checkpoint,
     Chunk,
     Module,
@@ -53,7 +54,7 @@ from ttd.store.models import (
 )
 
 __all__ = ["ALEMBIC_DIR", "ChunkRow", "MAX_PAGE_SIZE", "ModuleRow", "TraceLocation", "TraceStore", "checkpoint_checksum",
-           "chunk_checksum", "keyframe_checksum", "module_checksum"]
+           "capture_checksum", "chunk_checksum", "keyframe_checksum", "module_checksum"]
 
 #: What create() and open() accept: a trace file's path, or a trace in a PostgreSQL database.
 TraceLocation = str | os.PathLike[str] | PostgresTrace
@@ -72,6 +73,7 @@ _checkpoints = Checkpoint.__table__
 _pages = Page.__table__
 _versions = PageVersion.__table__
 _keyframes = PageKeyframe.__table__
+_capture = CaptureEvents.__table__
 
 # Statements are built once; SQLAlchemy caches their compiled form.
 _INSERT_MODULE = insert(_modules)
@@ -276,6 +278,13 @@ def keyframe_checksum(memory: int, seq: int, page_map: bytes) -> str:
     return h.hexdigest()
 
 
+def capture_checksum(seq: int, first_call: int, n_calls: int, events: bytes) -> str:
+    """Hex sha256 of a capture_events row (revision 0005): its key, its calls and its blob."""
+    h = hashlib.sha256(b"ttd capture\0" + struct.pack("<qqqQ", seq, first_call, n_calls, len(events)))
+    h.update(events)
+    return h.hexdigest()
+
+
 def _checksum_matches(stored: object, compute: Callable[..., str], *fields: object) -> bool:
     """Whether a stored checksum is the one of fields; False for fields of the wrong type or
     range, as a crafted row may hold (SQLite keeps any value in any column)."""
@@ -429,7 +438,10 @@ def _hot_journal_error(path: Path) -> TraceError:
 
 #: Tables each schema revision has; a trace missing one is corrupt. Revisions
 #: not listed here are the current one (every model table).
-_REVISION_TABLES = {"0001": frozenset(TABLES) - {"page_keyframes"}}
+_REVISION_TABLES = {
+    "0001": frozenset(TABLES) - {"page_keyframes", "capture_events"},
+    **{rev: frozenset(TABLES) - {"capture_events"} for rev in ("0002", "0003", "0004")},
+}
 #: Revisions whose modules, checkpoints and page_keyframes have no checksum column (added
 #: by 0004). Such a trace opened read-only is read without those checks; upgraded, the
 #: migration computes them for the existing rows.
@@ -610,6 +622,13 @@ class TraceStore:
         self._select_keyframe = _checksum_as(_SELECT_KEYFRAME, _keyframes, how)
         self._select_checkpoints_after = _checksum_as(_SELECT_CHECKPOINTS_AFTER, _checkpoints, how)
         self._select_keyframes_after = _checksum_as(_SELECT_KEYFRAMES_AFTER, _keyframes, how)
+        #: Whether the trace can hold a capture's host events (revision 0005)
+        self.has_capture_table = "capture_events" in _REVISION_TABLES.get(self.revision, frozenset(TABLES))
+        self._select_capture_after = _checksum_as(
+            select(_capture.c.seq, _capture.c.first_call, _capture.c.n_calls, _capture.c.events,
+                   _capture.c.checksum).where(_capture.c.seq > bindparam("after"))
+            .order_by(_capture.c.seq).limit(bindparam("n")),
+            _capture, "text" if how == "text" else "blob")
         # Upserts and insert-or-ignore need the dialect's INSERT (SQLite and
         # PostgreSQL spell ON CONFLICT the same way); built once per store.
         dialect_insert = _INSERT_FOR_DIALECT[engine.dialect.name]
@@ -946,6 +965,41 @@ class TraceStore:
         return row.checksum == chunk_checksum(
             row.seq, row.first_step, row.n_steps, row.first_block, row.n_blocks, row.ids, row.vals, row.host
         )
+
+    # -- a capture's host events (revision 0005) -----------------------------
+
+    @_database_errors
+    def add_capture_events(self, seq: int, first_call: int, n_calls: int, events: bytes) -> None:
+        """Queue one batch of a capture's import calls (caller-encoded); the store adds its checksum."""
+        self._writing().execute(insert(_capture), {
+            "seq": seq, "first_call": first_call, "n_calls": n_calls, "events": events,
+            "checksum": capture_checksum(seq, first_call, n_calls, events)})
+
+    @_database_errors
+    def capture_batches(self, batch: int = 64) -> Iterator[tuple[int, int, int, bytes]]:
+        """(seq, first_call, n_calls, events) of every batch, in order, each checked: CorruptTrace
+        for a batch that fails its checksum or does not follow the one before."""
+        if not self.has_capture_table:
+            return
+        after, expect_seq, expect_call = -(1 << 31), 0, 0
+        while True:
+            rows = self._fetch(self._select_capture_after, {"after": after, "n": batch})
+            for seq, first_call, n_calls, events, checksum in rows:
+                if not (isinstance(events, bytes) and isinstance(n_calls, int)
+                        and _checksum_matches(checksum, capture_checksum, seq, first_call, n_calls, events)):
+                    raise CorruptTrace(f"{self._where}: corrupt trace: capture batch {seq} fails its checksum")
+                if seq != expect_seq or first_call != expect_call or n_calls < 0:
+                    raise CorruptTrace(f"{self._where}: corrupt trace: capture batch {seq} is out of order")
+                expect_seq, expect_call = seq + 1, first_call + n_calls
+                yield seq, first_call, n_calls, events
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
+
+    @_database_errors
+    def delete_capture_events(self) -> None:
+        """Drop the capture's events once an expansion has put them into chunks."""
+        self._writing().execute(_capture.delete())
 
     # -- checkpoints ---------------------------------------------------------
 

@@ -1,0 +1,464 @@
+"""Run the original module on wasmtime and keep only what re-executing it cannot reproduce.
+
+Wasm is deterministic given what its imports return, so a capture holds each import call
+(its import, arguments, results and the linear-memory bytes the host wrote), the outcome and
+hashes of the final exported state; `ttd expand` rebuilds the opcode-level history from it.
+The module itself runs uninstrumented at its own speed: WASI calls leave it for Python, which
+forwards them to wasmtime's WASI through a small trampoline instance whose exported "memory"
+is the program's (WASI finds its memory through the calling instance), then notes what they did.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+import ttd
+from ttd.record.recorder import (
+    Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
+    _trap_message, _wasmtime_version, _wt_functype, default_trace_path, MAX_FILES,
+)
+from ttd.record.snapshot import memory_digest
+from ttd.record.wasi_effects import written_regions
+from ttd.record.writer import ChunkWriter
+from ttd.store import codec
+from ttd.store.errors import TraceError, TraceExists
+from ttd.store.recording_lock import OutputRefused
+
+import numpy as np
+
+WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+#: A batch of calls goes to the writer at this many calls or bytes, or after FLUSH_EVERY.
+BATCH_CALLS = 4096
+BATCH_BYTES = 1 << 20
+FLUSH_EVERY = 0.5
+#: What the capture's engine is configured with; part of the compiled-code cache key.
+CAPTURE_ENGINE_KEY = "capture:epoch"
+
+
+@dataclass
+class CaptureResult:
+    path: Path
+    exit_code: int
+    trap: str | None
+    calls: int
+    seconds: float
+    status: str
+    steps: int = 0  # a capture has no steps until it is expanded
+
+
+def capture_engine() -> wasmtime.Engine:
+    """wasmtime run's settings, plus epoch interruption: Ctrl-C must stop a loop that never
+    calls the host, and Python's own handler cannot run while Wasm does."""
+    cfg = wasmtime.Config()
+    cfg.epoch_interruption = True
+    return wasmtime.Engine(cfg)
+
+
+def _trampoline_wat(imports: list[tuple[str, str, wasmtime.FuncType]], memory) -> str:
+    """A module that calls each WASI function from Wasm, so WASI sees a caller exporting the
+    program's memory."""
+    lines = ["(module"]
+    if memory is not None:
+        lines.append(f'  (import "ttd" "memory" (memory {"i64 " if memory.is_64 else ""}0))')
+        lines.append('  (export "memory" (memory 0))')
+    funcs = []
+    for k, (mod, name, ft) in enumerate(imports):
+        params = " ".join(str(t) for t in ft.params)
+        results = " ".join(str(t) for t in ft.results)
+        sig = (f"(param {params})" if params else "") + (f" (result {results})" if results else "")
+        lines.append(f'  (import "{mod}" "{name}" (func $i{k} {sig}))')
+        args = " ".join(f"(local.get {i})" for i in range(len(ft.params)))
+        funcs.append(f'  (func (export "f{k}") {sig} (call $i{k} {args}))')
+    lines += funcs
+    lines.append(")")
+    return "\n".join(lines)
+
+
+class Capturer:
+    def __init__(self, opts: RecordOptions, *, plain_module: wasmtime.Module | None = None,
+                 engine: wasmtime.Engine | None = None):
+        self.opts = opts
+        self.engine = engine
+        self.plain_module = plain_module
+        self.interrupted = False
+        self._lock = None
+        self._writer: ChunkWriter | None = None
+
+    def run(self) -> CaptureResult:
+        try:
+            return self._run()
+        except BaseException:
+            if self._writer is not None:
+                try:
+                    self._writer.finish()
+                except BaseException:
+                    pass
+            raise
+        finally:
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    def _load(self) -> tuple[bytes, wasmtime.Engine, wasmtime.Module]:
+        path = self.opts.program
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file")
+        except IsADirectoryError:
+            raise RecordError(f"{path}: is a directory")
+        except OSError as e:
+            raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+        engine = self.engine or capture_engine()
+        if self.plain_module is not None:
+            return data, engine, self.plain_module
+        try:
+            try:
+                from ttd.record.module_cache import compile_plain
+            except ImportError:  # TEMP until the cache lands
+                compile_plain = lambda d, engine, engine_key, use_cache: wasmtime.Module(engine, d)  # noqa
+            module = compile_plain(data, engine=engine, engine_key=CAPTURE_ENGINE_KEY,
+                                   use_cache=self.opts.use_cache)
+        except wasmtime.WasmtimeError as e:
+            raise RecordError(f"{path}: not a valid WebAssembly module: {_invalid(data, e)}")
+        return data, engine, module
+
+    def _run(self) -> CaptureResult:
+        o = self.opts
+        t0 = time.perf_counter()
+        data, engine, module = self._load()
+        out = o.out or default_trace_path(o.program)
+        _check_out(out, o.program)
+        from ttd.record.recorder import Recorder
+
+        wasi, arg_sizes = Recorder(o)._wasi()
+        store = wasmtime.Store(engine)
+        store.set_epoch_deadline(1)
+        store.set_wasi(wasi)
+
+        wasi_imports = [(i, imp) for i, imp in enumerate(module.imports)
+                        if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
+        names = [imp.name for _i, imp in wasi_imports]
+        state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
+                 "files": {}, "last_flush": time.monotonic()}
+        lock = threading.Lock()
+        box: dict = {}
+
+        writer = ChunkWriter(out, np.zeros(0, dtype=np.int64), None)
+
+        def read_mem(addr: int, n: int) -> bytes:
+            mem = box.get("memory")
+            if mem is None:
+                return b""
+            size = mem.data_len(store)
+            if addr >= size or n <= 0:
+                return b""
+            return bytes(mem.read(store, addr, min(size, addr + n)))
+
+        def flush_pending() -> None:
+            with lock:
+                events, state["pending"], state["pending_bytes"] = state["pending"], [], 0
+                first = state["calls"] - len(events)
+                seq = box.setdefault("batch_seq", 0)
+                if not events:
+                    return
+                box["batch_seq"] = seq + 1
+                state["last_flush"] = time.monotonic()
+            blob = codec.compress(codec.pack(events))
+
+            def job(st) -> None:
+                st.add_capture_events(seq, first, len(events), blob)
+                writer._dirty = True
+                if time.monotonic() - writer.committed >= FLUSH_EVERY:
+                    writer._commit()
+            writer.jobs.put(lambda: job(writer.store))
+
+        def make_hook(k: int, name: str, ft: wasmtime.FuncType):
+            ptypes = [str(t) for t in ft.params]
+            rtypes = [str(t) for t in ft.results]
+
+            def hook(*vals):
+                if self.interrupted:
+                    raise Interrupted()
+                args = [_bits(v, t) for v, t in zip(vals, ptypes)]
+                if name == "path_open" and len(args) >= 4 and len(state["files"]) < MAX_FILES:
+                    state["files"].setdefault(
+                        read_mem(args[2], min(args[3], 4096)).decode("utf-8", "replace"), None)
+                fn = box["tramp"][f"f{k}"]
+                try:
+                    result = fn(store, *vals)
+                except wasmtime.ExitTrap as e:
+                    self._note(state, lock, [k, args, None, [], ["exit", e.code]])
+                    state["exit"] = e.code
+                    raise
+                except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                    self._note(state, lock, [k, args, None, [], ["trap", _one_line(e)]])
+                    raise
+                results = list(result) if isinstance(result, (list, tuple)) else (
+                    [] if result is None else [result])
+                bits = [_bits(v, t) for v, t in zip(results, rtypes)]
+                regions = []
+                mem = box.get("memory")
+                if mem is not None:
+                    for addr, n in written_regions(name, args, read_mem, mem.data_len(store), arg_sizes):
+                        chunk = read_mem(addr, n)
+                        if chunk:
+                            regions.append((addr, chunk))
+                size = self._note(state, lock, [k, args, bits, regions])
+                if (len(state["pending"]) >= BATCH_CALLS or size >= BATCH_BYTES
+                        or time.monotonic() - state["last_flush"] >= FLUSH_EVERY):
+                    flush_pending()
+                return result
+            return hook
+
+        linker = wasmtime.Linker(engine)
+        for k, (_i, imp) in enumerate(wasi_imports):
+            ft = imp.type
+            try:
+                _wt_functype(_ft_names(ft))
+            except RecordError as e:
+                raise RecordError(f"{o.program}: import {imp.module}::{imp.name}: {e}")
+            try:
+                linker.define(store, imp.module, imp.name, wasmtime.Func(store, ft, make_hook(k, imp.name, ft)))
+            except wasmtime.WasmtimeError:
+                pass  # the same import twice: one definition serves both
+        try:
+            instance = linker.instantiate(store, module)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise RecordError(f"{o.program}: {_one_line(e)}")
+        exports = instance.exports(store)
+        memory = _export(exports, "memory")
+        if not isinstance(memory, wasmtime.Memory):
+            memory = None
+        box["memory"] = memory
+        tlinker = wasmtime.Linker(engine)
+        tlinker.define_wasi()
+        if memory is not None:
+            tlinker.define(store, "ttd", "memory", memory)
+        tramp_imports = [(imp.module, imp.name, imp.type) for _i, imp in wasi_imports]
+        tramp = wasmtime.Module(engine, wasmtime.wat2wasm(
+            _trampoline_wat(tramp_imports, memory.type(store) if memory is not None else None)))
+        try:
+            box["tramp"] = tlinker.instantiate(store, tramp).exports(store)
+        except wasmtime.WasmtimeError as e:  # an import WASI does not have: as wasmtime run says
+            raise RecordError(f"{o.program}: {_one_line(e)}")
+
+        entry = Recorder(o)._entry(store, exports)
+        self._writer = writer
+        try:
+            self._lock = writer.open(o.overwrite)
+        except TraceExists:
+            raise RecordError(f"{out}: already exists (use --force to replace it)")
+        except OutputRefused as e:
+            raise RecordError(str(e))
+        except TraceError as e:
+            raise RecordError(f"{e}; no trace written")
+        if self._lock is not None and self._lock.replaced_empty:
+            sys.stderr.write(f"ttd: note: {out}: replaced the empty file a killed recorder left "
+                             f"(it held nothing)\n")
+        program_info = {
+            "program": o.program.name,
+            "args": list(o.args),
+            "env": [f"{k}={v}" for k, v in o.env],
+            "dirs": [guest for _host, guest in o.dirs],
+            "invoke": o.invoke,
+            "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "ttd_version": ttd.__version__,
+            "wasmtime_version": _wasmtime_version(),
+            "module_sha256": hashlib.sha256(data).hexdigest(),
+            "status": "recording",
+            "kind": "capture",
+            "capture": {"imports": [[imp.module, imp.name] for _i, imp in wasi_imports],
+                        "arg_sizes": arg_sizes, "reads": o.reads},
+        }
+        writer.call(lambda st: (st.set_info(**program_info),
+                                st.add_module(o.program.name, data, b""),
+                                st.commit()))
+
+        stop_timer = threading.Event()
+
+        def timer() -> None:  # a program that computes long after a call still gets it stored
+            while not stop_timer.wait(FLUSH_EVERY):
+                if state["pending"] and time.monotonic() - state["last_flush"] >= FLUSH_EVERY:
+                    flush_pending()
+        threading.Thread(target=timer, name="ttd-capture-flush", daemon=True).start()
+
+        exit_code, trap, trap_frames, status = 0, None, None, "complete"
+        restore = self._install_sigint(engine) if _main_thread() else None
+        invoke_results = None
+        try:
+            try:
+                results = Recorder._call(store, entry)
+                invoke_results = results if o.invoke is not None else None
+            except wasmtime.ExitTrap as e:
+                exit_code = e.code
+            except Interrupted:
+                status, exit_code = "interrupted", 130
+            except wasmtime.Trap as e:
+                if self.interrupted and e.trap_code == wasmtime.TrapCode.INTERRUPT:
+                    status, exit_code = "interrupted", 130
+                else:
+                    trap = _trap_message(e)
+                    exit_code = 134
+                    trap_frames = [[f.func_index, f.module_offset] for f in e.frames or []]
+                    _print_trap(e, data)
+            except wasmtime.WasmtimeError as e:
+                if state["exit"] is not None:
+                    exit_code = state["exit"]
+                else:
+                    trap = _one_line(e)
+                    exit_code = 134
+                    sys.stderr.write(f"Error: {trap}\n")
+        finally:
+            if restore is not None:
+                restore()
+            stop_timer.set()
+        flush_pending()
+        final = {
+            "memories": {name: [memory_digest(m.read(store, 0, m.data_len(store))), m.data_len(store)]
+                         for name, m in _exports_of(module, exports, wasmtime.Memory)},
+            "globals": {name: _global_bits(g, store) for name, g in _exports_of(module, exports, wasmtime.Global)},
+        }
+        summary = {
+            "status": status,
+            "exit_code": exit_code,
+            "trap": trap,
+            "trap_frames": trap_frames,
+            "invoke_results": invoke_results,
+            "files": list(state["files"]),
+            "capture_calls": state["calls"],
+            "capture_final": final,
+            "capture_seconds": round(time.perf_counter() - t0, 3),
+        }
+        writer.call(lambda st: (st.set_info(**summary), st.commit()))
+        try:
+            writer.finish()
+        except (TraceError, OSError) as e:
+            raise RecordError(f"writing {out} failed: {_one_line(e)}")
+        self._writer = None
+        return CaptureResult(out, exit_code, trap, state["calls"], time.perf_counter() - t0, status)
+
+    @staticmethod
+    def _note(state: dict, lock: threading.Lock, event: list) -> int:
+        size = 64 + sum(len(r[1]) for r in event[3])
+        with lock:
+            state["pending"].append(event)
+            state["calls"] += 1
+            state["pending_bytes"] += size
+            return state["pending_bytes"]
+
+    def _install_sigint(self, engine: wasmtime.Engine):
+        """Ctrl-C: raise the epoch from a thread (the Wasm loop never returns to Python),
+        then stop at the next import call or loop header."""
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        old_fd = signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                try:
+                    b = os.read(rfd, 16)
+                except OSError:
+                    return
+                if not b:
+                    return
+                if signal.SIGINT in b and not done.is_set():
+                    self.interrupted = True
+                    engine.increment_epoch()
+        threading.Thread(target=watch, name="ttd-capture-sigint", daemon=True).start()
+
+        def restore() -> None:
+            done.set()
+            signal.signal(signal.SIGINT, old_handler)
+            signal.set_wakeup_fd(old_fd)
+            os.close(wfd)  # the watcher's read returns
+            try:
+                os.close(rfd)
+            except OSError:
+                pass
+        return restore
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.interrupted and getattr(self, "_second", False):
+            raise KeyboardInterrupt
+        self._second = self.interrupted
+        self.interrupted = True
+
+
+def _ft_names(ft: wasmtime.FuncType):
+    class _FT:
+        params = [str(t) for t in ft.params]
+        results = [str(t) for t in ft.results]
+    return _FT
+
+
+def _export(exports, name: str):
+    try:
+        return exports[name]
+    except KeyError:
+        return None
+
+
+def _exports_of(module: wasmtime.Module, exports, kind) -> list[tuple[str, object]]:
+    out = []
+    for e in module.exports:
+        ext = _export(exports, e.name)
+        if isinstance(ext, kind):
+            out.append((e.name, ext))
+    return out
+
+
+def _global_bits(g: wasmtime.Global, store) -> int | None:
+    t = str(g.type(store).content)
+    if t not in ("i32", "i64", "f32", "f64"):
+        return None
+    return _bits(g.value(store), t)
+
+
+def _invalid(data: bytes, e: Exception) -> str:
+    """Our own reader names the offset of what is wrong; wasmtime's message otherwise."""
+    from ttd.wasm.errors import WasmError
+    from ttd.wasm.module import parse_module
+
+    try:
+        parse_module(data)
+    except WasmError as w:
+        return str(w)
+    except Exception:
+        pass
+    return _one_line(e)
+
+
+def _print_trap(e: wasmtime.Trap, data: bytes) -> None:
+    """The trap as `wasmtime run` prints it: the frames are the original module's pcs."""
+    from ttd.wasm.module import parse_module
+
+    try:
+        mod = parse_module(data)
+        name_of = mod.function_name
+    except Exception:
+        name_of = lambda i: f"<wasm function {i}>"  # noqa: E731
+    lines = ["Error: failed to run main module", "", "Caused by:",
+             "    0: error while executing at wasm backtrace:"]
+    for i, f in enumerate(e.frames or []):
+        where = f"{f.module_offset:#x}" if f.module_offset is not None else "??"
+        name = name_of(f.func_index) if f.func_index is not None else "?"
+        lines.append(f"           {i}: {where:>8} - {name}")
+    lines.append(f"    1: {_trap_message(e)}")
+    sys.stderr.write("\n".join(lines) + "\n")
+
+
+def capture(opts: RecordOptions) -> CaptureResult:
+    return Capturer(opts).run()

@@ -1,0 +1,318 @@
+"""Turn a capture into the opcode-level history, re-executing its module in parallel segments.
+
+A count pass runs the instrumented module through the whole capture with every chunk
+discarded (the instrumented code itself costs a few times the plain run; what makes recording
+slow is keeping, compressing and indexing its output). Chunk boundaries are deterministic, so
+the run is then cut into ranges of chunks, and each worker process re-executes from the start,
+fast-forwarding (discarding) up to its range, keeping that range in a file of its own. The
+parent merges the files (rows are keyed by chunk and content, so they do not collide), checks
+that each segment ended in the state the next one started from, and indexes the whole.
+The module runs only inside wasmtime, with imports answered from the capture: no WASI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ttd.record.capture_feed import CaptureFeed
+from ttd.record.recorder import (
+    EXPANSION_THREAD_STACK, RecordError, RecordOptions, Recorder, Segment,
+)
+from ttd.store import codec
+from ttd.store.errors import TraceError
+from ttd.store.trace_store import TraceStore, _remove_with_sidecars
+
+#: Fewer chunks than this per worker: one process does it all (spawning costs ~0.3 s).
+MIN_CHUNKS_PER_WORKER = 4
+#: Keys of the capture's info the expanded trace keeps as they are.
+KEEP = ("program", "args", "env", "dirs", "invoke", "recorded_at", "ttd_version",
+        "wasmtime_version", "module_sha256", "files", "invoke_results")
+
+
+@dataclass
+class ExpandResult:
+    path: Path
+    steps: int
+    chunks: int
+    status: str
+    exit_code: int
+    trap: str | None
+    seconds: float
+    jobs: int
+
+
+class NotACapture(TraceError):
+    pass
+
+
+def is_capture(info: dict) -> bool:
+    return info.get("kind") == "capture"
+
+
+def _read_capture(path) -> tuple[dict, bytes]:
+    with TraceStore.open(path, upgrade=False) as st:
+        info = st.info()
+        if not is_capture(info):
+            raise NotACapture(f"{path}: already expanded (not a capture)")
+        mod = st.module(0)
+        return info, mod.wasm
+
+
+def _options(info: dict, out: Path, quiet: bool, use_cache: bool) -> RecordOptions:
+    cap = info.get("capture") or {}
+    invoke = info.get("invoke")
+    return RecordOptions(
+        program=Path(str(info.get("program") or "program.wasm")),
+        args=[str(a) for a in info.get("args") or []], invoke=invoke if isinstance(invoke, str) else None,
+        out=out, quiet=quiet, overwrite=True, reads=bool(cap.get("reads")), use_cache=use_cache)
+
+
+def _feed(store: TraceStore, info: dict) -> CaptureFeed:
+    cap = info.get("capture") or {}
+    imports = [tuple(x) for x in cap.get("imports") or []]
+    sizes = {k: tuple(v) for k, v in (cap.get("arg_sizes") or {}).items()}
+    return CaptureFeed(imports=imports, batches=store.capture_batches(),
+                       complete=info.get("status") == "complete",
+                       total_calls=info.get("capture_calls"), arg_sizes=sizes)
+
+
+def _on_big_stack(fn):
+    """Run fn on a thread whose native stack holds the expansion's deeper Wasm stack."""
+    box: dict = {}
+
+    def body() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # re-raised on the caller's thread
+            box["error"] = e
+    old = threading.stack_size()
+    threading.stack_size(EXPANSION_THREAD_STACK)
+    try:
+        t = threading.Thread(target=body, name="ttd-expand", daemon=True)
+        t.start()
+    finally:
+        threading.stack_size(old)
+    try:
+        while t.is_alive():
+            t.join(0.2)
+    except KeyboardInterrupt:
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet: bool,
+                use_cache: bool, index: bool) -> dict:
+    """Re-execute the capture, keeping chunks [start, end) in out; returns the end state."""
+    info, data = _read_capture(capture_path)
+    with TraceStore.open(capture_path, upgrade=False) as st:
+        feed = _feed(st, info)
+        opts = _options(info, Path(out), quiet, use_cache)
+        rec = Recorder(opts, feed=feed, data=data, segment=Segment(start, end), info=info,
+                       index=index)
+        _on_big_stack(rec.run)
+        state = dict(rec.end_state)
+        state["calls_used"] = feed.calls
+        state["calls_left"] = feed.remaining()
+        return state
+
+
+def _run_workers(tasks: list[list]) -> list[dict]:
+    """One process per segment (`python -m ttd.record.expand TASK`), its result as JSON on
+    stdout; a new interpreter each, so nothing of this process's wasmtime state is shared."""
+    procs = []
+    try:
+        for task in tasks:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "ttd.record.expand", json.dumps(task)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        results = []
+        for p in procs:
+            out, err = p.communicate()
+            try:
+                results.append(json.loads(out.decode().strip().splitlines()[-1]))
+            except (ValueError, IndexError):
+                tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {p.returncode}"]
+                results.append({"error": f"an expansion worker failed: {tail[0]}"})
+        return results
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _worker_main(argv: list[str]) -> int:
+    task = json.loads(argv[0])
+    try:
+        result = {"ok": run_segment(*task)}
+    except (RecordError, TraceError) as e:
+        result = {"error": str(e)}
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+def expand_trace(path, *, jobs: int | None = None, quiet: bool = False, use_cache: bool = True,
+                 out: Path | None = None) -> ExpandResult:
+    """Expand the capture at path into a complete trace (in place unless out is given)."""
+    t0 = time.perf_counter()
+    path = Path(path)
+    info, _data = _read_capture(path)
+    if info.get("status") == "recording":
+        from ttd.store.recording_lock import is_being_recorded
+
+        if is_being_recorded(path):
+            raise TraceError(f"{path}: still being captured; expand it when the program has ended")
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    final = out or path
+    tmp_dir = final.parent
+    tag = f"{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    tmp = tmp_dir / f".{final.name}.{tag}.expand"
+    parts: list[Path] = []
+    progress = _Progress(quiet)
+    try:
+        progress("fast-forward pass")
+        count = run_segment(str(path), str(tmp_dir / f".{final.name}.{tag}.count"), 1 << 62, None,
+                            True, use_cache, False)
+        _remove_with_sidecars(tmp_dir / f".{final.name}.{tag}.count")
+        _check_outcome(path, info, count)
+        chunks = count["chunks"]
+        n = min(jobs, max(1, chunks // MIN_CHUNKS_PER_WORKER))
+        if n == 1:
+            progress(f"expanding {chunks} chunks")
+            state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True)
+            _check_outcome(path, info, state)
+        else:
+            bounds = [chunks * i // n for i in range(n + 1)]
+            parts = [tmp_dir / f".{final.name}.{tag}.part{i}" for i in range(n)]
+            progress(f"expanding {chunks} chunks in {n} workers")
+            tasks = [[str(path), str(parts[i]), bounds[i], bounds[i + 1] if i + 1 < n else None,
+                      True, use_cache, False] for i in range(n)]
+            results = _run_workers(tasks)
+            for r in results:
+                if "error" in r:
+                    raise RecordError(r["error"])
+            states = [r["ok"] for r in results]
+            _check_outcome(path, info, states[-1])
+            _merge(parts, tmp, states, bounds)
+            progress("indexing")
+            from ttd.record.indexer import index_trace
+
+            last_pc = index_trace(tmp, quiet=quiet)
+            if last_pc != states[-1].get("last_pc"):
+                raise RecordError(f"internal error: the merged trace ends at pc {last_pc}, "
+                                  f"the expansion at {states[-1].get('last_pc')}")
+            state = states[-1]
+            with TraceStore.open(tmp, writable=True) as st:
+                st.set_info(status=state["status"], exit_code=state["exit_code"], trap=state["trap"],
+                            trap_pc=state["last_pc"] if state["trap"] else None,
+                            steps=state["steps"], blocks=state["blocks"], chunks=chunks,
+                            final=dict(state["final"], last_pc=state["last_pc"]),
+                            record_seconds=round(time.perf_counter() - t0, 3))
+                st.commit()
+        with TraceStore.open(tmp, writable=True) as st:
+            st.set_info(**{k: info[k] for k in KEEP if k in info},
+                        capture_calls=info.get("capture_calls"),
+                        capture_seconds=info.get("capture_seconds"),
+                        expand_seconds=round(time.perf_counter() - t0, 3), expand_jobs=n)
+            if state["status"] == "partial":
+                st.set_info(status="partial")
+            st.commit()
+            steps = int(st.info().get("steps") or 0)
+        os.replace(tmp, final)
+        progress.done()
+        return ExpandResult(final, steps, chunks, state["status"], state["exit_code"],
+                            state["trap"], time.perf_counter() - t0, n)
+    finally:
+        for p in parts + [tmp]:
+            try:
+                _remove_with_sidecars(p)
+            except TraceError:
+                pass
+
+
+def _check_outcome(path: Path, info: dict, state: dict) -> None:
+    """The re-execution must end as the capture did: same exit or trap, every call used."""
+    where = f"at step {state.get('steps', 0):,}"
+    if info.get("status") != "complete":
+        return  # interrupted or killed: expanded up to the capture's last call
+    if state.get("calls_left"):
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the program "
+                          f"ended with {info.get('capture_calls', 0) - state.get('calls_used', 0)} "
+                          f"captured import calls unused")
+    want = (info.get("exit_code"), info.get("trap"))
+    got = (state.get("exit_code"), state.get("trap"))
+    if want != got:
+        def show(o):
+            return f"trap '{o[1]}'" if o[1] else f"exit {o[0]}"
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: it ends with "
+                          f"{show(got)}, the capture with {show(want)}")
+    final = info.get("capture_final") or {}
+    mems = final.get("memories") or {}
+    got_mem = (state.get("final") or {}).get("mem_sha256") or []
+    export_index = state.get("memory_exports") or {}
+    for name, (digest, _size) in mems.items():
+        idx = export_index.get(name, 0 if name == "memory" else None)
+        if idx is not None and idx < len(got_mem) and got_mem[idx] != digest:
+            raise RecordError(f"{path}: the expansion diverged from the capture {where}: exported "
+                              f"memory '{name}' ends with other contents")
+
+
+def _merge(parts: list[Path], out: Path, states: list[dict], bounds: list[int]) -> None:
+    """One trace from the segment files (all ours: written by the workers just now)."""
+    import shutil
+
+    shutil.copyfile(parts[0], out)
+    con = sqlite3.connect(out)
+    try:
+        for i, part in enumerate(parts[1:], start=1):
+            con.execute("ATTACH DATABASE ? AS seg", (str(part),))
+            start = bounds[i]
+            row = con.execute("SELECT state FROM seg.checkpoints WHERE chunk_seq = ?", (start,)).fetchone()
+            first = con.execute("SELECT first_step FROM seg.chunks WHERE seq = ?", (start,)).fetchone()
+            prev = states[i - 1]
+            if row is None or first is None:
+                raise RecordError(f"internal error: segment {i} has no chunk {start}")
+            if codec.unpack(row[0]).get("globals") != prev["globals"] or first[0] != prev["steps"]:
+                raise RecordError(f"the expansion diverged at step {prev['steps']:,}: segment {i} "
+                                  f"starts in another state than segment {i - 1} ended in")
+            for table, how in (("chunks", "IGNORE"), ("pages", "IGNORE"), ("page_versions", "IGNORE"),
+                               ("page_keyframes", "REPLACE"), ("checkpoints", "REPLACE")):
+                con.execute(f"INSERT OR {how} INTO main.{table} SELECT * FROM seg.{table}")
+            con.commit()
+            con.execute("DETACH DATABASE seg")
+        con.commit()
+    finally:
+        con.close()
+
+
+class _Progress:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, what: str) -> None:
+        if self.quiet:
+            return
+        sys.stderr.write(f"\r\x1b[Kexpanding: {what}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+            self.shown = False
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))
