@@ -1,8 +1,11 @@
 """Recording cost on CPU-bound programs, against the same module on plain wasmtime-py.
 
-Prints one row per program: plain run time, recording time (instrument + compile + run +
-flush), indexing time, the ratio, steps per second and trace bytes per step. Both runs
-happen in this process, one after the other, so the ratio compares like with like.
+Prints one row per program: plain run time, direct recording time (`Recorder`: instrument +
+compile + run + flush), indexing time, the ratio, steps per second and trace bytes per step.
+Both runs happen in this process, one after the other, so the ratio compares like with like.
+
+The two-phase `ttd record` (capture, then expansion) is measured by capture_run and
+complete_run, which benchmarks.run puts side by side with plain_times in one process.
 
     python -m benchmarks.record_bench            # the 10^8-step programs
     python -m benchmarks.record_bench --smoke    # ~10^6 steps, for CI: proves it runs
@@ -16,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import wasmtime
@@ -34,8 +38,9 @@ def cases(smoke: bool) -> list[tuple[str, Path, list[str]]]:
     return out
 
 
-def plain_run(wasm: Path, args: list[str]) -> float:
-    """The same module on wasmtime-py, uninstrumented: compile, instantiate, run."""
+def plain_times(wasm: Path, args: list[str]) -> dict:
+    """The same module on wasmtime-py, uninstrumented: "total" is compile + instantiate + run
+    (what `wasmtime run` costs), "run" the call of _start alone."""
     t = time.perf_counter()
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, wasm.read_bytes())
@@ -48,13 +53,71 @@ def plain_run(wasm: Path, args: list[str]) -> float:
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     instance = linker.instantiate(store, module)
+    start = instance.exports(store)["_start"]
+    t_run = time.perf_counter()
     try:
-        instance.exports(store)["_start"](store)
+        start(store)
     except wasmtime.ExitTrap:
         pass
-    elapsed = time.perf_counter() - t
+    end = time.perf_counter()
     os.unlink(devnull.name)
-    return elapsed
+    return {"total": end - t, "run": end - t_run}
+
+
+def plain_run(wasm: Path, args: list[str]) -> float:
+    """The same module on wasmtime-py, uninstrumented: compile, instantiate, run."""
+    return plain_times(wasm, args)["total"]
+
+
+@contextmanager
+def program_stdout_to_devnull():
+    """What the recorded program prints goes to fd 1: keep it out of the benchmark's output."""
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def capture_run(wasm: Path, args: list[str], out: Path, *, use_cache: bool = True) -> dict:
+    """Phase 1 of `ttd record` alone: the uninstrumented module on wasmtime, import calls kept."""
+    from ttd.record.capture import Capturer
+    from ttd.record.recorder import RecordOptions
+
+    with program_stdout_to_devnull():
+        t = time.perf_counter()
+        res = Capturer(RecordOptions(program=wasm, args=args, out=out, quiet=True,
+                                     overwrite=True, use_cache=use_cache)).run()
+        seconds = time.perf_counter() - t
+    return {"seconds": seconds, "calls": res.calls, "exit_code": res.exit_code,
+            "bytes": out.stat().st_size}
+
+
+def complete_run(wasm: Path, args: list[str], out: Path, *, jobs: int | None,
+                 use_cache: bool = True) -> dict:
+    """`ttd record` as a whole: capture, then expansion into a complete trace in `jobs` worker
+    processes (None: one per core; ttd.record.pipeline.capture_and_expand). "seconds" is the
+    wall time of both; the trace's info says how they split and how many workers the expansion
+    used."""
+    from ttd.record.pipeline import capture_and_expand
+    from ttd.record.recorder import RecordOptions
+    from ttd.store.trace_store import TraceStore
+
+    with program_stdout_to_devnull():
+        t = time.perf_counter()
+        res = capture_and_expand(RecordOptions(program=wasm, args=args, out=out, quiet=True,
+                                               overwrite=True, use_cache=use_cache, jobs=jobs))
+        seconds = time.perf_counter() - t
+    with TraceStore.open(out) as st:
+        info = st.info()
+    return {"seconds": seconds, "steps": res.steps, "chunks": res.chunks,
+            "bytes": out.stat().st_size, "exit_code": res.exit_code,
+            "capture_s": info.get("capture_seconds"), "expand_s": info.get("expand_seconds"),
+            "workers": info.get("expand_jobs")}
 
 
 def record_run(wasm: Path, args: list[str], out: Path) -> dict:
@@ -72,16 +135,13 @@ def record_run(wasm: Path, args: list[str], out: Path) -> dict:
             timings["index"] = time.perf_counter() - t
 
     indexer.index_trace = timed_index
-    saved = os.dup(1)
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # the program's stdout
-        t = time.perf_counter()
-        res = Recorder(RecordOptions(program=wasm, args=args, out=out, quiet=True,
-                                     overwrite=True)).run()
-        total = time.perf_counter() - t
+        with program_stdout_to_devnull():
+            t = time.perf_counter()
+            res = Recorder(RecordOptions(program=wasm, args=args, out=out, quiet=True,
+                                         overwrite=True)).run()
+            total = time.perf_counter() - t
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
         indexer.index_trace = real_index
     return {"steps": res.steps, "total": total, "index": timings.get("index", 0.0),
             "record": total - timings.get("index", 0.0), "bytes": out.stat().st_size}

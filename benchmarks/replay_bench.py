@@ -1,13 +1,14 @@
 """Replay latencies on a large trace: what a debugger user waits for.
 
-Records a CPU-bound program (10^8 steps by default), then measures: opening the trace and
-producing the first stop, a breakpoint search across the whole trace forwards and backwards
-(a pc that runs only near the end / the start), `bs` (one step back) and `vCont;s` (one step
-forward) at random positions, `bc` with no breakpoints (back to the start), and seeks to
-random steps (p50/p99). Each move includes what a stop shows: the call stack and 1 KiB of
+Records a CPU-bound program (10^8 steps by default) as `ttd record` does (capture, then
+expansion into the complete trace; --direct: the single-run recorder), then measures: opening
+the trace and producing the first stop, a breakpoint search across the whole trace forwards and
+backwards (a pc that runs only near the end / the start), `bs` (one step back) and `vCont;s`
+(one step forward) at random positions, `bc` with no breakpoints (back to the start), and
+seeks to random steps (p50/p99). Each move includes what a stop shows: the call stack and 1 KiB of
 memory at the stack pointer.
 
-    python -m benchmarks.replay_bench [--trace PATH] [--smoke]
+    python -m benchmarks.replay_bench [--trace PATH] [--smoke] [--direct]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.record_bench import cases, record_run
+from benchmarks.record_bench import cases, complete_run, record_run
 
 
 def _ms(xs: list[float]) -> dict:
@@ -102,13 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trace", type=Path, help="measure this trace instead of recording one")
     ap.add_argument("--smoke", action="store_true", help="a ~10^6-step trace, few samples")
     ap.add_argument("--program", default="bench_sort")
+    ap.add_argument("--direct", action="store_true",
+                    help="record with the single-run recorder instead of capture + expansion")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = a.trace
         if path is None:
             name, wasm, args = next(c for c in cases(a.smoke) if c[0] == a.program)
             path = Path(tmp) / f"{name}.db"
-            record_run(wasm, args, path)
+            if a.direct:
+                record_run(wasm, args, path)
+            else:
+                complete_run(wasm, args, path, jobs=None)
         result = measure(path, 20 if a.smoke else 100)
     print(json.dumps(result, indent=1))
     return 0

@@ -48,20 +48,47 @@ def _chunk_blocks(text: str) -> int:
 def cmd_record(a: argparse.Namespace) -> int:
     from ttd.record.recorder import RecordError, RecordOptions, record
 
+    if a.db and a.capture_only:
+        raise CliError("--capture-only writes a file: a capture is expanded from a file, not "
+                       "from a database", EXIT_USAGE)
     opts = RecordOptions(
         program=Path(a.program), args=list(a.args), env=list(a.env or []),
         dirs=list(a.dir or []), invoke=a.invoke, out=_record_out(a),
         quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks,
-        reads=a.reads)
+        reads=a.reads, use_cache=not a.no_cache, capture_only=a.capture_only,
+        jobs=a.jobs)
     try:
-        res = record(opts)
+        if not (a.expand or a.capture_only) or a.db:  # one instrumented run on WASI
+            res = record(opts)
+        else:
+            from ttd.record.pipeline import capture_and_expand
+
+            res = capture_and_expand(opts)
     except RecordError as e:
         if e.kept is not None:  # writing failed midway: what the trace keeps, then why
             sys.stderr.write(f"trace: {e.kept.path} ({e.kept.steps:,} steps, {e.kept.status})\n")
         raise CliError(str(e))
     # stdout belongs to the program; the trace path goes to stderr, even with --quiet
-    sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
+    if getattr(res, "calls", None) is not None and opts.capture_only:
+        sys.stderr.write(f"trace: {res.path} (capture: {res.calls:,} import calls, {res.status}; "
+                         f"`ttd expand` builds its history)\n")
+    else:
+        sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status})\n")
     return res.exit_code
+
+
+def cmd_expand(a: argparse.Namespace) -> int:
+    """Complete a capture in place: the opcode-level history, from re-executing its module."""
+    from ttd.record.expand import expand_trace
+    from ttd.record.recorder import RecordError
+
+    try:
+        res = expand_trace(Path(a.trace), jobs=a.jobs, quiet=a.quiet, use_cache=not a.no_cache)
+    except RecordError as e:
+        raise CliError(str(e))
+    sys.stderr.write(f"trace: {res.path} ({res.steps:,} steps, {res.status}; expanded in "
+                     f"{res.seconds:.2f} s by {res.jobs} worker{'s' if res.jobs != 1 else ''})\n")
+    return 0
 
 
 def _location(trace: str, db: str | None):
@@ -85,16 +112,47 @@ def _record_out(a: argparse.Namespace):
     return _location(a.out, a.db)
 
 
-def _open_trace(path: str, db: str | None = None):
+def _open_trace(path: str, db: str | None = None, quiet: bool = False):
+    """The trace to replay; a capture is first expanded into a temporary trace (removed at
+    exit: the capture itself is not written to; `ttd expand` completes it in place)."""
     from ttd.replay.trace import Trace
     from ttd.store.trace_store import TraceStore
 
     store = TraceStore.open(_location(path, db))
     try:
+        if _is_capture(store):
+            store.close()
+            store = TraceStore.open(_expanded_copy(path, quiet))
         return Trace(store)
     except Exception:
         store.close()
         raise
+
+
+def _is_capture(store) -> bool:
+    from ttd.record.expand import is_capture
+
+    return is_capture(store.info())
+
+
+def _expanded_copy(path: str, quiet: bool) -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    from ttd.record.expand import expand_trace
+    from ttd.record.recorder import RecordError
+
+    tmp = Path(tempfile.mkdtemp(prefix="ttd-expanded-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    if not quiet:
+        sys.stderr.write(f"ttd: {_printable(path)} is a capture: expanding it into a temporary trace "
+                         f"(`ttd expand` keeps the history in the file)\n")
+    try:
+        res = expand_trace(Path(path), out=tmp / Path(path).name, quiet=quiet)
+    except RecordError as e:
+        raise CliError(str(e))
+    return res.path
 
 
 def trace_summary(trace, path: str) -> dict:
@@ -138,9 +196,19 @@ def cmd_info(a: argparse.Namespace) -> int:
         names = list_traces(a.db)
         print(json.dumps(names) if a.json else "\n".join(names) or "(no traces)")
         return 0
+    from ttd.store.trace_store import TraceStore
+
+    store = TraceStore.open(_location(a.trace, a.db))
+    if _is_capture(store):
+        try:
+            return _capture_info(store, a)
+        finally:
+            store.close()
+    store.close()
     trace = _open_trace(a.trace, a.db)
     try:
         s = trace_summary(trace, str(trace.store.location) if a.db else a.trace)
+        s["kind"] = "expanded"
     finally:
         trace.store.close()
     # a live recorder holds its file's lock; a killed one left the same "recording" status
@@ -167,6 +235,51 @@ def cmd_info(a: argparse.Namespace) -> int:
         ("module", s["module_sha256"]),
         ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"
                  + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
+    ]
+    for k, v in rows:
+        print(f"{k + ':':<11}{_printable(v)}")
+    return 0
+
+
+def _capture_info(store, a: argparse.Namespace) -> int:
+    """What a capture holds: the run's inputs and outcome, no steps until it is expanded."""
+    import hashlib
+
+    info = store.info()
+    wasm = store.module(0).wasm
+    s = {
+        "path": a.trace, "kind": "capture", "program": info.get("program"),
+        "args": info.get("args", []), "env": info.get("env", []), "dirs": info.get("dirs", []),
+        "files": info.get("files", []) if isinstance(info.get("files"), list) else [],
+        "invoke": info.get("invoke"), "recorded_at": info.get("recorded_at"),
+        "ttd_version": info.get("ttd_version"), "wasmtime_version": info.get("wasmtime_version"),
+        "status": info.get("status"), "partial": info.get("status") != "complete",
+        "calls": info.get("capture_calls"), "exit_code": info.get("exit_code"),
+        "trap": info.get("trap"), "module_sha256": hashlib.sha256(wasm).hexdigest(),
+        "size_bytes": store.size_bytes(), "steps": None,
+    }
+    s["in_progress"] = s["status"] == "recording" and _being_recorded(a.trace)
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+        return 0
+    outcome = (f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}"
+               if s["status"] != "recording" else "unknown (capture did not finish)")
+    calls = s["calls"]
+    rows = [
+        ("kind", "capture (not expanded: `ttd expand` builds the step-level history)"),
+        ("program", s["program"]),
+        ("args", " ".join(str(x) for x in s["args"]) or "(none)"),
+        ("env", " ".join(str(x) for x in s["env"]) or "(none)"),
+        ("dirs", " ".join(str(x) for x in s["dirs"]) or "(none)"),
+        ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
+        ("recorded", s["recorded_at"]),
+        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
+        ("status", "capturing (in progress)" if s["in_progress"]
+                   else str(s["status"]) + (" (partial capture)" if s["partial"] else "")),
+        ("calls", f"{calls:,} import calls" if isinstance(calls, int) else "unknown"),
+        ("outcome", outcome),
+        ("module", s["module_sha256"]),
+        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"),
     ]
     for k, v in rows:
         print(f"{k + ':':<11}{_printable(v)}")
@@ -517,9 +630,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--chunk-blocks", type=_chunk_blocks, default=1 << 16, metavar="N",
                    help="blocks per chunk (default 65536): smaller chunks seek faster, "
                         "cost more to record")
+    r.add_argument("--capture-only", action="store_true",
+                   help="keep only the capture (the run's import calls, at the program's own "
+                        "speed); `ttd expand` builds the step-level history later")
+    r.add_argument("--jobs", "-j", type=_count, metavar="N",
+                   help="expansion worker processes (default: the number of cores)")
+    r.add_argument("--no-cache", action="store_true",
+                   help="instrument and compile afresh, neither reading nor writing the cache")
+    r.add_argument("--expand", action="store_true",
+                   help="capture the run on the plain module, then expand it into the history "
+                        "(instead of one instrumented run on WASI)")
+    r.add_argument("--direct", action="store_true",
+                   help="one instrumented run on WASI (the default for now)")
     r.add_argument("program", metavar="PROGRAM.wasm")
     r.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
     r.set_defaults(func=cmd_record)
+
+    e = sub.add_parser("expand", help="complete a capture in place: its step-level history")
+    e.add_argument("--jobs", "-j", type=_count, metavar="N",
+                   help="worker processes (default: the number of cores)")
+    e.add_argument("--no-cache", action="store_true", help="instrument and compile afresh")
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    e.add_argument("trace")
+    e.set_defaults(func=cmd_expand)
 
     i = sub.add_parser("info", help="what a trace holds")
     i.add_argument("--json", action="store_true")

@@ -123,10 +123,8 @@ class Capturer:
         if self.plain_module is not None:
             return data, engine, self.plain_module
         try:
-            try:
-                from ttd.record.module_cache import compile_plain
-            except ImportError:  # TEMP until the cache lands
-                compile_plain = lambda d, engine, engine_key, use_cache: wasmtime.Module(engine, d)  # noqa
+            from ttd.record.module_cache import compile_plain
+
             module = compile_plain(data, engine=engine, engine_key=CAPTURE_ENGINE_KEY,
                                    use_cache=self.opts.use_cache)
         except wasmtime.WasmtimeError as e:
@@ -279,7 +277,8 @@ class Capturer:
             "status": "recording",
             "kind": "capture",
             "capture": {"imports": [[imp.module, imp.name] for _i, imp in wasi_imports],
-                        "arg_sizes": arg_sizes, "reads": o.reads},
+                        "arg_sizes": arg_sizes, "reads": o.reads,
+                        "id_cap": o.id_cap, "val_cap": o.val_cap},
         }
         writer.call(lambda st: (st.set_info(**program_info),
                                 st.add_module(o.program.name, data, b""),

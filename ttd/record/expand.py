@@ -72,7 +72,14 @@ def _options(info: dict, out: Path, quiet: bool, use_cache: bool) -> RecordOptio
     return RecordOptions(
         program=Path(str(info.get("program") or "program.wasm")),
         args=[str(a) for a in info.get("args") or []], invoke=invoke if isinstance(invoke, str) else None,
-        out=out, quiet=quiet, overwrite=True, reads=bool(cap.get("reads")), use_cache=use_cache)
+        out=out, quiet=quiet, overwrite=True, reads=bool(cap.get("reads")), use_cache=use_cache,
+        id_cap=_clamp(cap.get("id_cap"), 64, 1 << 24, 1 << 18) & ~3,
+        val_cap=_clamp(cap.get("val_cap"), 1 << 10, 1 << 26, 1 << 20))
+
+
+def _clamp(v, lo: int, hi: int, default: int) -> int:
+    """A layout number from the capture, within what ttd itself would choose."""
+    return min(max(v, lo), hi) if isinstance(v, int) and not isinstance(v, bool) else default
 
 
 def _feed(store: TraceStore, info: dict) -> CaptureFeed:
@@ -256,6 +263,13 @@ def _check_outcome(path: Path, info: dict, state: dict) -> None:
             return f"trap '{o[1]}'" if o[1] else f"exit {o[0]}"
         raise RecordError(f"{path}: the expansion diverged from the capture {where}: it ends with "
                           f"{show(got)}, the capture with {show(want)}")
+    frames = info.get("trap_frames")
+    if isinstance(frames, list) and state.get("trap_depth") not in (None, len(frames)):
+        # the instrumented code's frames are bigger: with a deeper Wasm stack the re-execution
+        # overflows elsewhere, which would be another history than the captured run's
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the captured "
+                          f"run trapped ({info.get('trap')}) {len(frames)} Wasm frames deep, the "
+                          f"re-execution {state.get('trap_depth')} deep")
     final = info.get("capture_final") or {}
     mems = final.get("memories") or {}
     got_mem = (state.get("final") or {}).get("mem_sha256") or []

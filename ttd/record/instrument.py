@@ -13,6 +13,8 @@ no import is added and no function index moves.
 from __future__ import annotations
 
 import bisect
+import gc
+import operator
 from dataclasses import dataclass, field
 
 from ttd.wasm import encode
@@ -20,7 +22,7 @@ from ttd.wasm.errors import WasmError
 from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
 from ttd.wasm.module import FuncType, Module, parse_module
 from ttd.wasm.opcodes import OPCODES
-from ttd.wasm.operators import Operator, iter_operators, unsupported
+from ttd.wasm.operators import Operator, decode_ops, unsupported
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
     EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_LOAD,
@@ -85,8 +87,27 @@ class Instrumented:
         return self.map_orig[i] if i >= 0 else None
 
 
+def hook_types(m: Module) -> list[FuncType]:
+    """The type of each function import's hook: its parameters then its results."""
+    out = []
+    for imp in m.imports:
+        if imp.kind == "func":
+            ft = m.types[imp.desc]
+            out.append(FuncType(tuple(ft.params) + tuple(ft.results), ()))
+    return out
+
+
 def _vt(valtype) -> int:
     return VT_OF_NAME.get(valtype, VT_REF) if isinstance(valtype, str) else VT_REF
+
+
+# Encodings of the small indices and offsets that make up most of the emitted code.
+_ULEB = tuple([bytes((i,)) for i in range(0x80)]
+              + [bytes((i & 0x7F | 0x80, i >> 7)) for i in range(0x80, 1 << 14)])
+
+
+def _uleb(n: int) -> bytes:
+    return _ULEB[n] if 0 <= n < 16384 else encode_uleb(n)
 
 
 class _Emitter:
@@ -98,33 +119,42 @@ class _Emitter:
         self.tpv = tpv
         self.hook_table = hook_table
         self.void_type = void_type
+        self._memarg = b"\x00" if trace_mem == 0 else encode_uleb(0x40) + encode_uleb(trace_mem)
+        self._store: dict[str, bytes] = {}  # store opcode + memarg up to the offset
 
     def memarg(self, offset: int) -> bytes:
-        if self.trace_mem == 0:
-            return b"\x00" + encode_uleb(offset)
-        return encode_uleb(0x40) + encode_uleb(self.trace_mem) + encode_uleb(offset)
+        return self._memarg + _uleb(offset)
 
     def store(self, name: str, offset: int) -> bytes:
-        return _opcode_bytes(name) + self.memarg(offset)
+        head = self._store.get(name)
+        if head is None:
+            head = self._store[name] = _opcode_bytes(name) + self._memarg
+        return head + _uleb(offset)
 
 
 def _lg(i: int) -> bytes:
-    return b"\x20" + encode_uleb(i)
+    return b"\x20" + _uleb(i)
 
 
 def _ls(i: int) -> bytes:
-    return b"\x21" + encode_uleb(i)
+    return b"\x21" + _uleb(i)
 
 
 def _gg(i: int) -> bytes:
-    return b"\x23" + encode_uleb(i)
+    return b"\x23" + _uleb(i)
 
 
 def _gs(i: int) -> bytes:
-    return b"\x24" + encode_uleb(i)
+    return b"\x24" + _uleb(i)
 
 
 def _i32c(v: int) -> bytes:
+    if 0 <= v < 64:
+        return bytes((0x41, v))
+    if 0 < v < 1 << 20:  # block ids: two or three bytes
+        if v < 8192:
+            return bytes((0x41, v & 0x7F | 0x80, v >> 7))
+        return bytes((0x41, v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14))
     return b"\x41" + encode_sleb(v)
 
 
@@ -136,6 +166,8 @@ class _Scratch:
     def __init__(self, first: int):
         for i, k in enumerate(self.KINDS):
             setattr(self, k, first + i)
+        self._value = {"i32": self.i32b, "i64": self.i64b, "f32": self.f32, "f64": self.f64,
+                       "v128": self.v128}
 
     @staticmethod
     def decl() -> bytes:
@@ -146,23 +178,63 @@ class _Scratch:
         return getattr(self, ("i64" if is64 else "i32") + which)
 
     def value(self, vt: str) -> int:
-        return {"i32": self.i32b, "i64": self.i64b, "f32": self.f32, "f64": self.f64,
-                "v128": self.v128}[vt]
+        return self._value[vt]
 
 
-def _match_constructs(ops: list[Operator]) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-    """Map each block/loop/if/try_table to its end (and else), and each end/else back."""
+# What the rewriting loop does with an instruction, by name; every other instruction is copied
+# as it is, in runs, so the per-instruction work is only for these.
+(_K_CALL, _K_REF_FUNC, _K_LOCAL, _K_GLOBAL, _K_ATOMIC, _K_STORE, _K_LOAD, _K_GROW,
+ _K_BULK) = range(9)
+_SPECIAL: dict[str, int] = {"call": _K_CALL, "return_call": _K_CALL, "ref.func": _K_REF_FUNC,
+                            "local.set": _K_LOCAL, "local.tee": _K_LOCAL, "global.set": _K_GLOBAL}
+for _n, _info in OPCODES.items():
+    if _n.startswith("memory.atomic") or ".atomic." in _n or _n == "atomic.fence":
+        _SPECIAL.setdefault(_n, _K_ATOMIC)
+for _n, _info in OPCODES.items():
+    if _info.category == "store":
+        _SPECIAL.setdefault(_n, _K_STORE)
+_SPECIAL_READS = dict(_SPECIAL)  # with `reads`, loads too
+for _n, _info in OPCODES.items():
+    if _info.category == "load":
+        _SPECIAL_READS.setdefault(_n, _K_LOAD)
+for _table in (_SPECIAL, _SPECIAL_READS):
+    _table.setdefault("memory.grow", _K_GROW)
+    for _n in ("memory.fill", "memory.copy", "memory.init"):
+        _table.setdefault(_n, _K_BULK)
+del _n, _info, _table
+
+_CALLS = ("call", "call_indirect", "call_ref")
+_OPENERS = ("block", "loop", "if", "try_table", "try")
+_CTL_OPENERS = ("block", "loop", "if", "try_table")
+# after these the next instruction starts a block
+_NEXT_LEADS = frozenset({"loop", "if", "else", *_CALLS}) | BRANCHES | TERMINATORS
+# the instructions that decide where blocks start and end and how they end
+_CONTROL = _NEXT_LEADS | frozenset(_OPENERS) | LEGACY_EH | {"end"}
+# the instructions that end a block otherwise than by falling into the next one
+_EXITS_NOT_FALL = frozenset({"call", "call_indirect", "call_ref", "return_call",
+                             "return_call_indirect", "return_call_ref", "return", "unreachable",
+                             "throw", "throw_ref", "else", "if"}) | BRANCHES
+_STORE_OF_VT = {_vt(t): name for t, name in VT_STORE.items()}
+_PAD0 = b"\x80\x80\x80\x80\x00"  # _pad_sleb5(0)
+
+
+def _match_constructs(names: list[str], offs: list[int], ctrl: list[int]
+                      ) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
+    """Map each block/loop/if/try_table to its end (and else), and each end/else back.
+
+    ``ctrl`` holds the indices of the control instructions, in order."""
     end_of: dict[int, int] = {}
     else_of: dict[int, int] = {}
     opener_of: dict[int, int] = {}
     stack: list[int] = []
-    for i, op in enumerate(ops):
-        n = op.name
-        if n in ("block", "loop", "if", "try_table", "try"):
+    last = len(names) - 1
+    for i in ctrl:
+        n = names[i]
+        if n in _OPENERS:
             stack.append(i)
         elif n == "else":
             if not stack:
-                raise WasmError(f"else without if at offset {op.offset:#x}", op.offset)
+                raise WasmError(f"else without if at offset {offs[i]:#x}", offs[i])
             else_of[stack[-1]] = i
             opener_of[i] = stack[-1]
         elif n == "end":
@@ -170,12 +242,14 @@ def _match_constructs(ops: list[Operator]) -> tuple[dict[int, int], dict[int, in
                 j = stack.pop()
                 end_of[j] = i
                 opener_of[i] = j
-            elif i != len(ops) - 1:
-                raise WasmError(f"unbalanced end at offset {op.offset:#x}", op.offset)
+            elif i != last:
+                raise WasmError(f"unbalanced end at offset {offs[i]:#x}", offs[i])
     if stack:
-        raise WasmError(f"unterminated block at offset {ops[stack[-1]].offset:#x}",
-                        ops[stack[-1]].offset)
+        raise WasmError(f"unterminated block at offset {offs[stack[-1]]:#x}", offs[stack[-1]])
     return end_of, else_of, opener_of
+
+
+_SCRATCH_DECL = _Scratch.decl()
 
 
 class Instrumenter:
@@ -195,12 +269,10 @@ class Instrumenter:
         n_tab = m.num_imported_tables + len(m.tables)
         self.mem_is64 = [m.memory_type(i).is64 for i in range(n_mem)]
         self.glob_vt = [m.global_type(i).valtype for i in range(n_glob)]
+        self.glob_vtc = [_vt(t) for t in self.glob_vt]
         n_types = len(m.types)
         self.void_type = n_types
-        self.hook_types: list[FuncType] = []
-        for imp in self.func_imports:
-            ft = m.types[imp.desc]
-            self.hook_types.append(FuncType(tuple(ft.params) + tuple(ft.results), ()))
+        self.hook_types = hook_types(m)
         self.hook_type_index = [n_types + 1 + k for k in range(len(self.func_imports))]
         self.trace_mem = n_mem
         # One byte per 64 KiB page of each 32-bit memory, set by every write to that page, so
@@ -216,6 +288,8 @@ class Instrumenter:
         self.hook_table = n_tab
         self.wrapper_base = self.n_funcs  # wrapper of import k is function wrapper_base + k
         self.em = _Emitter(self.trace_mem, self.tpi, self.tpv, self.hook_table, self.void_type)
+        self.special = _SPECIAL_READS if reads else _SPECIAL
+        self._result_vt: dict[tuple[bool, int], str | None] = {}  # by (direct?, func/type)
         self.blocks: list[Block] = []
         self.funcs: dict[int, FuncInfo] = {}
         self.landings: dict[int, list[tuple[int, int, int]]] = {}
@@ -232,25 +306,23 @@ class Instrumenter:
 
     # ---- analysis -------------------------------------------------------------------------
 
-    def _analyse(self, body, ops: list[Operator]) -> tuple[list[int], dict[int, int]]:
-        """Leaders (op indices that start a block) and the block id of each leader."""
-        end_of, else_of, _ = _match_constructs(ops)
-        n = len(ops)
+    def _leaders(self, names, offs, imms, ctrl, end_of, else_of) -> list[int]:
+        """Op indices that start a block, in order."""
         leaders = {0}
-        for i, op in enumerate(ops):
-            name = op.name
+        add = leaders.add
+        for i in ctrl:
+            name = names[i]
             if name in LEGACY_EH:
+                op = Operator(offs[i], offs[i + 1], name, imms[i])
                 raise unsupported(op, self.data, "legacy exception handling is not recorded")
-            if name in ("loop", "if", "else") or name in BRANCHES or name in TERMINATORS \
-                    or name in ("call", "call_indirect", "call_ref"):
-                leaders.add(i + 1)
+            if name in _NEXT_LEADS:
+                add(i + 1)
             if name in ("block", "if", "try_table"):
-                leaders.add(end_of[i] + 1)
+                add(end_of[i] + 1)
             if name == "if" and i in else_of:
-                leaders.add(else_of[i] + 1)
-        ordered = sorted(x for x in leaders if x < n)
-        first_id = len(self.blocks)
-        return ordered, {ld: first_id + k for k, ld in enumerate(ordered)}
+                add(else_of[i] + 1)
+        n = len(names)
+        return sorted(x for x in leaders if x < n)
 
     def _label_target(self, ctl: list[tuple[str, int]], depth: int, end_of, ids) -> int | None:
         """Block id a branch to `depth` lands on, None for the function label (a return)."""
@@ -261,208 +333,292 @@ class Instrumenter:
             return ids[i + 1]
         return ids.get(end_of[i] + 1)
 
+    def _exits(self, names, offs, imms, ctrl, end_of, else_of, opener_of, ids, fidx
+               ) -> tuple[dict[int, tuple[int, int, tuple[int, ...]]], int, Exception | None]:
+        """How each block that ends in a control instruction ends, by that instruction's
+        index, following the enclosing labels; notes the landing pads of try_tables.
+
+        Also the index of the instruction an invalid module failed at, and the error, for the
+        rewriting to raise when it gets there (so it fails as it would rewriting in one pass).
+        """
+        exits = {}
+        ctl: list[tuple[str, int]] = []
+        last = len(names) - 1
+        for i in ctrl:
+            try:
+                name = names[i]
+                if name in _CTL_OPENERS:
+                    ctl.append((name, i))
+                elif name == "end" and i in opener_of:
+                    ctl.pop()
+                if name == "try_table":
+                    self._note_landings(i, offs, imms[i], end_of, ctl, ids, fidx)
+                if i + 1 in ids or i == last:
+                    exits[i] = self._exit(name, imms[i], i, last, ctl, end_of, else_of,
+                                          opener_of, ids)
+            except Exception as e:
+                return exits, i, e
+        return exits, last + 1, None
+
     # ---- rewriting ------------------------------------------------------------------------
 
-    def _function(self, body) -> tuple[bytes, list[tuple[int, int]]]:
+    def _function(self, body) -> tuple[bytes, list[int], int, list[int]]:
+        """The rewritten body; how far each instruction moved: it is at its pc plus that in
+        the code after the locals, whose length is the third item; the instructions' pcs (one
+        more: the end)."""
         m = self.mod
         data = self.data
-        ops = list(iter_operators(data, body.code_start, body.end))
-        if not ops or ops[-1].name != "end":
+        offs, names, imms = decode_ops(data, body.code_start, body.end)
+        n = len(names)
+        if not n or names[-1] != "end":
             raise WasmError(f"function {body.index} does not end with end", body.offset)
         fidx = body.index
         ftype = m.types[body.type_index]
-        local_types = list(body.local_types)
+        local_types = body.local_types
+        get_vt = VT_OF_NAME.get
+        lvt = [get_vt(t, VT_REF) if isinstance(t, str) else VT_REF for t in local_types]
         scratch = _Scratch(len(local_types))
-        leaders, ids = self._analyse(body, ops)
-        end_of, else_of, opener_of = _match_constructs(ops)
-        lead_set = set(leaders)
+        first_id = len(self.blocks)
+        ctrl = [i for i, name in enumerate(names) if name in _CONTROL]
+        end_of, else_of, opener_of = _match_constructs(names, offs, ctrl)
+        leaders = self._leaders(names, offs, imms, ctrl, end_of, else_of)
+        ids = {ld: first_id + k for k, ld in enumerate(leaders)}
+        exits, fail_at, failure = self._exits(names, offs, imms, ctrl, end_of, else_of,
+                                              opener_of, ids, fidx)
+
+        special = self.special
+        sp = [i for i, name in enumerate(names) if name in special]
+        nsp = len(sp)
+        spi = 0
         em = self.em
+        store = em.store
+        glob_vtc = self.glob_vtc
+        n_imp = self.n_imp_funcs
+        sb = scratch.b
+        lgb = _lg(sb)
+        local_store = {c: store(_STORE_OF_VT[c], 0)[:-1] for c in _STORE_OF_VT}
+        stores: dict[tuple[str, int], tuple] = {}  # _store_parts by (store, memory)
+        head, mid, tail = self._prologue_parts(sb)
+        blocks = self.blocks
         out = bytearray()
-        omap: list[tuple[int, int]] = []
-        ctl: list[tuple[str, int]] = []
-        blk: Block | None = None
-        step = 0
+        moved: list[int] = []  # how far each instruction moved: it lands at its pc + this
         patches: list[tuple[Block, int]] = []  # where each block's value size goes
-        n = len(ops)
+        n_lead = len(leaders)
 
-        for i, op in enumerate(ops):
-            name = op.name
-            if i in lead_set:
-                blk = Block(func=fidx, pcs=[], exit=EXIT_FALL, entry=(i == 0))
-                self.blocks.append(blk)
-                step = 0
-                prologue, patch = self._prologue_placeholder(ids[i], scratch)
-                patches.append((blk, len(out) + patch))
-                out += prologue
-                if i > 0:
-                    out += self._call_result(ops[i - 1], blk, scratch)
-                if i == 0:
-                    for p, vt in enumerate(ftype.params):
-                        if _vt(vt) == VT_REF:
-                            continue
-                        out += _lg(scratch.b) + _lg(p) + em.store(VT_STORE[vt], blk.vsize)
-                        blk.effects.append((-1, FX_LOCAL, p, _vt(vt), blk.vsize))
-                        blk.vsize += VT_SIZE[_vt(vt)]
-            assert blk is not None
-            blk.pcs.append(op.offset)
-            raw = data[op.offset:op.end]
-            pre = b""
-            post = b""
-            if name in ("call", "return_call") and op.imm[0] < self.n_imp_funcs:
-                raw = (b"\x10" if name == "call" else b"\x12") + encode_uleb(
-                    self.wrapper_base + op.imm[0])
-            elif name == "ref.func" and op.imm[0] < self.n_imp_funcs:
-                raise WasmError(f"ref.func of imported function {op.imm[0]} at offset "
-                                f"{op.offset:#x} is not supported", op.offset)
-            elif name in ("local.set", "local.tee"):
-                x = op.imm[0]
-                vt = local_types[x]
-                if _vt(vt) != VT_REF:
-                    post = _lg(scratch.b) + _lg(x) + em.store(VT_STORE[vt], blk.vsize)
-                    blk.effects.append((step, FX_LOCAL, x, _vt(vt), blk.vsize))
-                    blk.vsize += VT_SIZE[_vt(vt)]
-            elif name == "global.set":
-                g = op.imm[0]
-                vt = self.glob_vt[g]
-                if _vt(vt) != VT_REF:
-                    post = _lg(scratch.b) + _gg(g) + em.store(VT_STORE[vt], blk.vsize)
-                    blk.effects.append((step, FX_GLOBAL, g, _vt(vt), blk.vsize))
-                    blk.vsize += VT_SIZE[_vt(vt)]
-            elif name.startswith("memory.atomic") or ".atomic." in name or name == "atomic.fence":
-                raise unsupported(op, data, "threads and atomics are not recorded")
-            elif (info := OPCODES.get(name)) is not None and info.category == "store":
-                ma = op.imm[0]
-                is64 = self.mem_is64[ma.memory]
-                asz = 8 if is64 else 4
-                a = scratch.addr(is64, "a")
-                lane = info.imm == "memarg_lane"
-                # a lane store records the whole vector; replay takes the lane from it
-                vt = info.value_type
-                width, rec = (16, "v128.store") if lane else (info.width, name)
-                v = scratch.value(vt)
-                pre = (_ls(v) + _ls(a)
-                       + _lg(scratch.b) + _lg(a) + em.store("i64.store" if is64 else "i32.store", blk.vsize)
-                       + _lg(scratch.b) + _lg(v) + em.store(rec, blk.vsize + asz)
-                       + self._mark_page(ma.memory, a, ma.offset)
-                       + _lg(a) + _lg(v))
-                if not lane:
-                    blk.effects.append((step, FX_STORE, ma.memory, width, blk.vsize, ma.offset, is64))
-                else:
-                    blk.effects.append((step, FX_STORE, ma.memory, -info.width, blk.vsize,
-                                        ma.offset, is64, op.imm[1]))
-                blk.vsize += asz + width
-            elif self.reads and (info := OPCODES.get(name)) is not None and info.category == "load":
-                ma = op.imm[0]
-                is64 = self.mem_is64[ma.memory]
-                a = scratch.addr(is64, "a")
-                st = "i64.store" if is64 else "i32.store"
-                if info.imm == "memarg_lane":  # (address, vector): set the vector aside
-                    v = scratch.value("v128")
-                    pre = (_ls(v) + _ls(a) + _lg(scratch.b) + _lg(a) + em.store(st, blk.vsize)
-                           + _lg(a) + _lg(v))
-                else:
-                    pre = _ls(a) + _lg(scratch.b) + _lg(a) + em.store(st, blk.vsize) + _lg(a)
-                blk.effects.append((step, FX_LOAD, ma.memory, info.width, blk.vsize, ma.offset,
-                                    is64))
-                blk.vsize += 8 if is64 else 4
-            elif name == "memory.grow":
-                mem = op.imm[0]
-                is64 = self.mem_is64[mem]
-                st = "i64.store" if is64 else "i32.store"
-                d, r = scratch.addr(is64, "a"), scratch.addr(is64, "c")
-                pre = _ls(d) + _lg(d)
-                post = (_ls(r) + _lg(scratch.b) + _lg(d) + em.store(st, blk.vsize)
-                        + _lg(scratch.b) + _lg(r) + em.store(st, blk.vsize + (8 if is64 else 4)) + _lg(r))
-                blk.effects.append((step, FX_GROW, mem, is64, blk.vsize))
-                blk.vsize += 16 if is64 else 8
-            elif name in ("memory.fill", "memory.copy", "memory.init"):
-                pre, size, fx = self._bulk(op, scratch, blk.vsize, step)
-                blk.effects.append(fx)
-                blk.vsize += size
-
-            out += pre
-            omap.append((len(out), op.offset))
-            out += raw
-            out += post
-            step += 1
-
-            # control bookkeeping and how the block ends
-            if name in ("block", "loop", "if", "try_table"):
-                ctl.append((name, i))
-            if name == "end" and i in opener_of:
-                ctl.pop()
-            if name == "try_table":
-                self._note_landings(op, ops, i, end_of, ctl, ids, fidx)
-            if i + 1 in lead_set or i == n - 1:
-                self._finish_block(blk, op, i, n, ops, ctl, end_of, else_of, opener_of, ids)
+        for k in range(n_lead):
+            s = leaders[k]
+            e = leaders[k + 1] if k + 1 < n_lead else n
+            blk = Block(fidx, offs[s:e], EXIT_FALL, -1, (), [], 0, s == 0)
+            blocks.append(blk)
+            effects = blk.effects
+            out += head
+            out += _i32c(first_id + k)
+            out += mid
+            patches.append((blk, len(out)))
+            out += _PAD0
+            out += tail
+            if s:
+                if names[s - 1] in _CALLS:
+                    out += self._call_result(names[s - 1], imms[s - 1], blk, scratch)
+            else:
+                for p, vt in enumerate(ftype.params):
+                    c = _vt(vt)
+                    if c == VT_REF:
+                        continue
+                    out += lgb + _lg(p) + store(VT_STORE[vt], blk.vsize)
+                    effects.append((-1, FX_LOCAL, p, c, blk.vsize))
+                    blk.vsize += VT_SIZE[c]
+            vsize = blk.vsize
+            a = s  # first instruction not emitted yet
+            while spi < nsp and sp[spi] < e:
+                j = sp[spi]
+                if j > fail_at:
+                    raise failure
+                spi += 1
+                if a < j:  # copy the plain instructions before this one as they are
+                    o = offs[a]
+                    d = len(out) - o
+                    moved += [d] * (j - a)
+                    out += data[o:offs[j]]
+                a = j + 1
+                name = names[j]
+                kind = special[name]
+                imm = imms[j]
+                step = j - s
+                raw = None
+                pre = post = b""
+                if kind == _K_LOCAL:
+                    x = imm[0]
+                    c = lvt[x]
+                    if c != VT_REF:
+                        post = lgb + b"\x20" + _uleb(x) + local_store[c] + _uleb(vsize)
+                        effects.append((step, FX_LOCAL, x, c, vsize))
+                        vsize += VT_SIZE[c]
+                elif kind == _K_STORE:
+                    ma = imm[0]
+                    mem = ma.memory
+                    parts = stores.get((name, mem))
+                    if parts is None:
+                        parts = stores[name, mem] = self._store_parts(name, mem, scratch)
+                    set_aside, rec_value, asz, width, lane, is64, mark, restore = parts
+                    # set the operands aside, record address and value, mark the page dirty,
+                    # put the operands back
+                    off = ma.offset
+                    pre = set_aside + _uleb(vsize) + rec_value + _uleb(vsize + asz)
+                    if mark is not None:
+                        if off:
+                            pre += mark[0] + _i32c(off & 0xFFFFFFFF if off < (1 << 31)
+                                                   else off - (1 << 32)) + b"\x6a" + mark[1]
+                        else:
+                            pre += mark[0] + mark[1]
+                    pre += restore
+                    if not lane:
+                        effects.append((step, FX_STORE, mem, width, vsize, off, is64))
+                    else:  # a lane store records the whole vector; replay takes the lane from it
+                        effects.append((step, FX_STORE, mem, -OPCODES[name].width, vsize, off,
+                                        is64, imm[1]))
+                    vsize += asz + width
+                elif kind == _K_GLOBAL:
+                    g = imm[0]
+                    c = glob_vtc[g]
+                    if c != VT_REF:
+                        post = lgb + _gg(g) + local_store[c] + _uleb(vsize)
+                        effects.append((step, FX_GLOBAL, g, c, vsize))
+                        vsize += VT_SIZE[c]
+                elif kind == _K_CALL:
+                    if imm[0] < n_imp:
+                        raw = (b"\x10" if name == "call" else b"\x12") + _uleb(
+                            self.wrapper_base + imm[0])
+                elif kind == _K_REF_FUNC:
+                    if imm[0] < n_imp:
+                        raise WasmError(f"ref.func of imported function {imm[0]} at offset "
+                                        f"{offs[j]:#x} is not supported", offs[j])
+                elif kind == _K_ATOMIC:
+                    raise unsupported(Operator(offs[j], offs[j + 1], name, imm), data,
+                                      "threads and atomics are not recorded")
+                elif kind == _K_LOAD:
+                    ma = imm[0]
+                    is64 = self.mem_is64[ma.memory]
+                    ad = scratch.addr(is64, "a")
+                    st = "i64.store" if is64 else "i32.store"
+                    if OPCODES[name].imm == "memarg_lane":  # (address, vector): set it aside
+                        v = scratch.value("v128")
+                        pre = (_ls(v) + _ls(ad) + lgb + _lg(ad) + store(st, vsize)
+                               + _lg(ad) + _lg(v))
+                    else:
+                        pre = _ls(ad) + lgb + _lg(ad) + store(st, vsize) + _lg(ad)
+                    effects.append((step, FX_LOAD, ma.memory, OPCODES[name].width, vsize,
+                                    ma.offset, is64))
+                    vsize += 8 if is64 else 4
+                elif kind == _K_GROW:
+                    mem = imm[0]
+                    is64 = self.mem_is64[mem]
+                    st = "i64.store" if is64 else "i32.store"
+                    d, r = scratch.addr(is64, "a"), scratch.addr(is64, "c")
+                    pre = _ls(d) + _lg(d)
+                    post = (_ls(r) + lgb + _lg(d) + store(st, vsize)
+                            + lgb + _lg(r) + store(st, vsize + (8 if is64 else 4)) + _lg(r))
+                    effects.append((step, FX_GROW, mem, is64, vsize))
+                    vsize += 16 if is64 else 8
+                else:  # _K_BULK
+                    pre, size, fx = self._bulk(name, imm, scratch, vsize, step)
+                    effects.append(fx)
+                    vsize += size
+                if pre:
+                    out += pre
+                moved.append(len(out) - offs[j])
+                out += data[offs[j]:offs[j + 1]] if raw is None else raw
+                if post:
+                    out += post
+            if a < e:
+                o = offs[a]
+                d = len(out) - o
+                moved += [d] * (e - a)
+                out += data[o:offs[e]]
+            blk.vsize = vsize
+            if e > fail_at:
+                raise failure
+            ex = exits.get(e - 1)
+            if ex is None:  # a block that falls into a leader (not a control instruction)
+                ex = self._exit(names[e - 1], imms[e - 1], e - 1, n - 1, None, end_of, else_of,
+                                opener_of, ids)
+            blk.exit, blk.callee, blk.succ = ex
 
         for b, pos in patches:
-            out[pos:pos + 5] = _pad_sleb5(b.vsize)
+            if b.vsize:
+                out[pos:pos + 5] = _pad_sleb5(b.vsize)
 
         self.funcs[fidx] = FuncInfo(
             index=fidx, name=m.function_name(fidx), params=[_vt(p) for p in ftype.params],
-            locals=[_vt(t) for t in local_types], entry_block=ids[0], start=ops[0].offset,
-            end=body.end)
+            locals=lvt, entry_block=ids[0], start=offs[0], end=body.end)
 
-        decl_extra, n_groups = _Scratch.decl()
+        decl_extra, n_groups = _SCRATCH_DECL
         locals_raw = data[body.locals_start:body.code_start]
         count, pos = read_uleb(locals_raw, 0)
         locals_blob = encode_uleb(count + n_groups) + locals_raw[pos:] + decl_extra
-        return locals_blob + bytes(out), [(off + len(locals_blob), pc) for off, pc in omap]
+        return locals_blob + bytes(out), moved, len(locals_blob), offs
 
-    def _call_result(self, call: Operator, blk: Block, scratch: _Scratch) -> bytes:
+    def _call_result(self, name: str, imm: tuple, blk: Block, scratch: _Scratch) -> bytes:
         """A block after a call to a defined function starts with the call's result on the
         operand stack (only the call falls through to it): record it, for `query calls`."""
-        name = call.name
-        if name == "call":
-            if call.imm[0] < self.n_imp_funcs:
-                return b""  # the host hook records an import's results
-            results = self.mod.func_type(call.imm[0]).results
-        elif name in ("call_indirect", "call_ref"):
-            results = self.mod.types[call.imm[0]].results
-        else:
+        key = (name == "call", imm[0])
+        vt = self._result_vt.get(key, False)
+        if vt is False:
+            vt = self._result_vt[key] = self._recorded_result(name, imm)
+        if vt is None:
             return b""
-        if len(results) != 1 or _vt(results[0]) == VT_REF:
-            return b""
-        vt = results[0]
         tmp = scratch.value(vt)
         code = _ls(tmp) + _lg(scratch.b) + _lg(tmp) + self.em.store(VT_STORE[vt], blk.vsize) + _lg(tmp)
         blk.effects.append((-2, FX_RESULT, _vt(vt), blk.vsize))
         blk.vsize += VT_SIZE[_vt(vt)]
         return code
 
-    def _prologue_placeholder(self, block_id: int, scratch: _Scratch) -> tuple[bytes, int]:
-        """Flush check, id store, pointer bumps; the value size is patched in at the end."""
+    def _recorded_result(self, name: str, imm: tuple) -> str | None:
+        """The value type of the result a call leaves for the block after it to record."""
+        if name == "call":
+            if imm[0] < self.n_imp_funcs:
+                return None  # the host hook records an import's results
+            results = self.mod.func_type(imm[0]).results
+        elif name in ("call_indirect", "call_ref"):
+            results = self.mod.types[imm[0]].results
+        else:
+            return None
+        if len(results) != 1 or _vt(results[0]) == VT_REF:
+            return None
+        return results[0]
+
+    def _prologue_parts(self, b: int) -> tuple[bytes, bytes, bytes]:
+        """A block's prologue: flush check, id store, pointer bumps, as the code before the
+        block id, the code between it and the value size (patched in at the end), the rest."""
         em = self.em
         v_limit = self.val_base + self.val_cap
-        code = bytearray()
-        code += _gg(em.tpv) + b"\x22" + encode_uleb(scratch.b) + _i32c(v_limit) + b"\x4b"
-        code += _gg(em.tpi) + _i32c(self.id_base + self.id_cap) + b"\x4f" + b"\x72"
-        code += b"\x04\x40" + _i32c(HOOK_FLUSH) + b"\x11" + encode_uleb(em.void_type) \
-            + encode_uleb(em.hook_table) + _gg(em.tpv) + _ls(scratch.b) + b"\x0b"
-        code += _gg(em.tpi) + _i32c(block_id) + em.store("i32.store", 0)
-        code += _gg(em.tpi) + _i32c(4) + b"\x6a" + _gs(em.tpi)
-        code += _lg(scratch.b) + b"\x41"
-        patch = len(code)
-        code += _pad_sleb5(0) + b"\x6a" + _gs(em.tpv)
-        return bytes(code), patch
+        head = bytearray()
+        head += _gg(em.tpv) + b"\x22" + encode_uleb(b) + _i32c(v_limit) + b"\x4b"
+        head += _gg(em.tpi) + _i32c(self.id_base + self.id_cap) + b"\x4f" + b"\x72"
+        head += b"\x04\x40" + _i32c(HOOK_FLUSH) + b"\x11" + encode_uleb(em.void_type) \
+            + encode_uleb(em.hook_table) + _gg(em.tpv) + _ls(b) + b"\x0b"
+        head += _gg(em.tpi)
+        mid = em.store("i32.store", 0) + _gg(em.tpi) + _i32c(4) + b"\x6a" + _gs(em.tpi) \
+            + _lg(b) + b"\x41"
+        tail = b"\x6a" + _gs(em.tpv)
+        return bytes(head), mid, tail
 
-    def _bulk(self, op: Operator, s: _Scratch, voff: int, step: int) -> tuple[bytes, int, tuple]:
+    def _bulk(self, name: str, imm: tuple, s: _Scratch, voff: int, step: int
+              ) -> tuple[bytes, int, tuple]:
         em = self.em
-        name = op.name
         if name == "memory.fill":
-            mem = op.imm[0]
+            mem = imm[0]
             a64 = self.mem_is64[mem]
             kinds = [(a64, "a"), (False, "b"), (a64, "c")]
             fx = (step, FX_FILL, mem, a64, voff)
         elif name == "memory.copy":
-            dm, sm = op.imm
+            dm, sm = imm
             d64, s64 = self.mem_is64[dm], self.mem_is64[sm]
             n64 = d64 and s64
             kinds = [(d64, "a"), (s64, "b"), (n64, "c")]
             fx = (step, FX_COPY, dm, sm, voff, d64, s64, n64)
         else:
-            data_idx, mem = op.imm
+            data_idx, mem = imm
             a64 = self.mem_is64[mem]
             kinds = [(a64, "a"), (False, "b"), (False, "c")]
             fx = (step, FX_INIT, mem, data_idx, voff, a64)
@@ -481,16 +637,30 @@ class Instrumenter:
             code += _lg(loc)
         return bytes(code), off - voff, fx
 
-    def _mark_page(self, mem: int, addr_local: int, offset: int) -> bytes:
-        """Set the dirty byte of the 64 KiB page a store starts in (a store that crosses into
-        the next page is caught by the boundary, which also compares the next page's head)."""
+    def _store_parts(self, name: str, mem: int, s: _Scratch) -> tuple:
+        """The code around a store of `name` to memory `mem`, but for the value offsets and the
+        store's own offset: (set aside and record the address, record the value, address
+        size, recorded width, lane store?, is64, the dirty-page marking before and after the
+        store's offset (None without a dirty map), put the operands back)."""
+        em = self.em
+        is64 = self.mem_is64[mem]
+        asz = 8 if is64 else 4
+        a = s.addr(is64, "a")
+        info = OPCODES[name]
+        lane = info.imm == "memarg_lane"
+        # a lane store records the whole vector; replay takes the lane from it
+        width, rec = (16, "v128.store") if lane else (info.width, name)
+        v = s.value(info.value_type)
+        lgb = _lg(s.b)
+        set_aside = (_ls(v) + _ls(a) + lgb + _lg(a)
+                     + em.store("i64.store" if is64 else "i32.store", 0)[:-1])
+        rec_value = lgb + _lg(v) + em.store(rec, 0)[:-1]
         base = self.dirty_maps[mem]
-        if base is None:
-            return b""
-        code = _lg(addr_local)
-        if offset:
-            code += _i32c(offset & 0xFFFFFFFF if offset < (1 << 31) else offset - (1 << 32)) + b"\x6a"
-        return code + _i32c(DIRTY_SHIFT) + b"\x76" + _i32c(1) + self.em.store("i32.store8", base)
+        # Set the dirty byte of the 64 KiB page a store starts in (a store that crosses into
+        # the next page is caught by the boundary, which also compares the next page's head).
+        mark = None if base is None else (
+            _lg(a), _i32c(DIRTY_SHIFT) + b"\x76" + _i32c(1) + em.store("i32.store8", base))
+        return set_aside, rec_value, asz, width, lane, is64, mark, _lg(a) + _lg(v)
 
     def _mark_range(self, mem: int, d: int, n: int, s: _Scratch) -> bytes:
         """Set the dirty bytes of every 64 KiB page in [d, d + n] (bulk memory writes)."""
@@ -504,62 +674,62 @@ class Instrumenter:
                 + _lg(p) + _i32c(1) + b"\x6a" + _ls(p) + b"\x0c\x00"
                 + b"\x0b\x0b")
 
-    def _note_landings(self, op, ops, i, end_of, ctl, ids, fidx) -> None:
+    def _note_landings(self, i, offs, imm, end_of, ctl, ids, fidx) -> None:
         # catch labels are resolved outside the try_table: skip its own label
         outer = ctl[:-1]
-        body_start = ops[i + 1].offset if i + 1 < len(ops) else op.end
-        body_end = ops[end_of[i]].offset
-        for _kind, _tag, label in op.imm[1]:
+        body_start = offs[i + 1]
+        body_end = offs[end_of[i]]
+        for _kind, _tag, label in imm[1]:
             target = self._label_target(outer, label, end_of, ids)
             if target is not None:
                 self.landings.setdefault(target, []).append((fidx, body_start, body_end))
 
-    def _finish_block(self, blk, op, i, n, ops, ctl, end_of, else_of, opener_of, ids) -> None:
-        name = op.name
+    def _exit(self, name, imm, i, last, ctl, end_of, else_of, opener_of, ids
+              ) -> tuple[int, int, tuple[int, ...]]:
+        """(exit, callee, successors) of the block that instruction i ends."""
+        if i == last:
+            return EXIT_RETURN, -1, ()
         nxt = ids.get(i + 1)
+        if name not in _EXITS_NOT_FALL:  # the common cases first
+            return EXIT_FALL, -1, () if nxt is None else (nxt,)
+        if name == "call":
+            callee = imm[0]
+            return (EXIT_HOSTCALL if callee < self.n_imp_funcs else EXIT_CALL, callee,
+                    () if nxt is None else (nxt,))
         succ: list[int] = []
-        if i == n - 1:
-            blk.exit = EXIT_RETURN
-        elif name == "call":
-            callee = op.imm[0]
-            blk.callee = callee
-            blk.exit = EXIT_HOSTCALL if callee < self.n_imp_funcs else EXIT_CALL
-            succ = [nxt]
-        elif name in ("call_indirect", "call_ref"):
-            blk.exit = EXIT_CALL_INDIRECT
+        callee = -1
+        if name in ("call_indirect", "call_ref"):
+            exit_ = EXIT_CALL_INDIRECT
             succ = [nxt]
         elif name in ("return_call", "return_call_indirect", "return_call_ref"):
-            blk.exit = EXIT_TAILCALL
+            exit_ = EXIT_TAILCALL
             if name == "return_call":
-                blk.callee = op.imm[0]
+                callee = imm[0]
         elif name == "return":
-            blk.exit = EXIT_RETURN
+            exit_ = EXIT_RETURN
         elif name == "unreachable":
-            blk.exit = EXIT_TRAP
+            exit_ = EXIT_TRAP
         elif name in ("throw", "throw_ref"):
-            blk.exit = EXIT_THROW
+            exit_ = EXIT_THROW
         elif name == "else":
-            blk.exit = EXIT_ELSE
+            exit_ = EXIT_ELSE
             succ = [ids[end_of[opener_of[i]] + 1]]
         elif name == "if":
-            blk.exit = EXIT_BRANCH
+            exit_ = EXIT_BRANCH
             alt = else_of.get(i)
             succ = [nxt, ids[(alt if alt is not None else end_of[i]) + 1]]
-        elif name in BRANCHES:
-            blk.exit = EXIT_BRANCH
+        else:  # BRANCHES
+            exit_ = EXIT_BRANCH
             # ctl already reflects the branch's own context
-            depths = list(op.imm[0]) + [op.imm[1]] if name == "br_table" else [op.imm[0]] \
-                if name in ("br", "br_if", "br_on_null", "br_on_non_null") else [op.imm[1]]
+            depths = list(imm[0]) + [imm[1]] if name == "br_table" else [imm[0]] \
+                if name in ("br", "br_if", "br_on_null", "br_on_non_null") else [imm[1]]
             for d in depths:
                 t = self._label_target(ctl, d, end_of, ids)
                 if t is not None:
                     succ.append(t)
             if name in CONDITIONAL:
                 succ.append(nxt)
-        else:
-            blk.exit = EXIT_FALL
-            succ = [nxt]
-        blk.succ = tuple(sorted({s for s in succ if s is not None}))
+        return exit_, callee, tuple(sorted({s for s in succ if s is not None}))
 
     # ---- wrappers and module assembly -----------------------------------------------------
 
@@ -589,17 +759,18 @@ class Instrumenter:
         m = self.mod
         data = self.data
         bodies_out: list[bytes] = []
-        body_maps: list[list[tuple[int, int]]] = []
+        # per body: how far its instructions moved, the length of its locals, their pcs
+        body_maps: list[tuple[list[int], int, list[int]] | None] = []
         # The value-stream limit must leave room for the largest block: instrument with a
         # provisional base, then lay the memory out once the largest block is known.
         self.val_base = self.id_base + self.id_cap
         for body in m.bodies:
-            code, omap = self._function(body)
+            code, moved, locals_len, pcs = self._function(body)
             bodies_out.append(code)
-            body_maps.append(omap)
+            body_maps.append((moved, locals_len, pcs))
         for k, imp in enumerate(self.func_imports):
             bodies_out.append(self._wrapper(k, imp))
-            body_maps.append([])
+            body_maps.append(None)
         max_v = max((b.vsize for b in self.blocks), default=0)
         total = self.val_base + self.val_cap + max_v + 64
         pages = (total + 0xFFFF) // 0x10000
@@ -611,7 +782,7 @@ class Instrumenter:
         map_new: list[int] = []
         map_orig: list[int] = []
         body_offsets = []
-        for code, omap in zip(bodies_out, body_maps):
+        for code in bodies_out:
             code_payload += encode_uleb(len(code))
             body_offsets.append(len(code_payload))
             code_payload += code
@@ -625,11 +796,17 @@ class Instrumenter:
                 code_start = len(out)
             out += payload
         assert code_start is not None or not bodies_out
-        for base, omap in zip(body_offsets, body_maps):
-            for off, pc in omap:
-                map_new.append(code_start + base + off)
-                map_orig.append(pc)
-        order = sorted(range(len(map_new)), key=map_new.__getitem__)
+        for base, bmap in zip(body_offsets, body_maps):
+            if bmap is not None:
+                moved, locals_len, pcs = bmap
+                shift = code_start + base + locals_len
+                del pcs[-1]
+                map_new += map(shift.__add__, map(operator.add, pcs, moved))
+                map_orig += pcs
+        if map_new != sorted(map_new):  # never: instructions are emitted in order
+            order = sorted(range(len(map_new)), key=map_new.__getitem__)
+            map_new = [map_new[i] for i in order]
+            map_orig = [map_orig[i] for i in order]
         schedule = Schedule(
             blocks=self.blocks, funcs=self.funcs,
             globals=[_vt(t) for t in self.glob_vt], memories=list(self.mem_is64),
@@ -637,8 +814,7 @@ class Instrumenter:
             imports=[(imp.module, imp.name) for imp in self.func_imports])
         return Instrumented(
             wasm=bytes(out), schedule=schedule, layout=layout, module=m,
-            start_func=m.start, map_new=[map_new[i] for i in order],
-            map_orig=[map_orig[i] for i in order])
+            start_func=m.start, map_new=map_new, map_orig=map_orig)
 
     def _sections(self, layout: TraceLayout, code_payload: bytes) -> list[tuple[int, bytes]]:
         m = self.mod
@@ -708,14 +884,19 @@ class Instrumenter:
 
 def _pad_sleb5(v: int) -> bytes:
     """A fixed-width (5-byte) signed LEB128, so a value can be patched in place."""
-    out = bytearray()
-    for k in range(5):
-        byte = (v >> (7 * k)) & 0x7F
-        out.append(byte | (0x80 if k < 4 else 0))
-    return bytes(out)
+    return bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14 & 0x7F | 0x80,
+                  v >> 21 & 0x7F | 0x80, v >> 28 & 0x7F))
 
 
 def instrument(data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20,
                reads: bool = False) -> Instrumented:
     """Instrument a module; errors are WasmError with a one-line message."""
-    return Instrumenter(data, id_cap=id_cap, val_cap=val_cap, reads=reads).run()
+    # Nothing here makes reference cycles, but the millions of tuples and lists it makes set
+    # off the cycle collector over and over (a quarter of the time on a big module).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return Instrumenter(data, id_cap=id_cap, val_cap=val_cap, reads=reads).run()
+    finally:
+        if enabled:
+            gc.enable()

@@ -53,6 +53,18 @@ class Interrupted(Exception):
     """Raised from a hook to stop the program after Ctrl-C, at a block boundary."""
 
 
+class ExpansionTimeout(Exception):
+    """Raised from the flush hook when a re-execution runs past its time limit."""
+
+
+#: Seconds a re-execution may run (env TTD_EXPAND_TIME_LIMIT): the capture's own module could
+#: loop forever, the capture cannot say how long it should take.
+EXPANSION_TIME_LIMIT = float(os.environ.get("TTD_EXPAND_TIME_LIMIT") or 6 * 3600)
+#: Bytes one linear memory may grow to in a re-execution; tables' elements.
+EXPANSION_MEMORY_LIMIT = 1 << 32
+EXPANSION_TABLE_LIMIT = 1 << 24
+
+
 class SegmentDone(Exception):
     """Raised from the flush hook when a segment's last chunk is recorded."""
 
@@ -177,6 +189,9 @@ class Recorder:
         self.index = index
         #: after run(): the state at the end (count pass: chunks, steps, blocks)
         self.end_state: dict = {}
+        self.trap_depth: int | None = None
+        #: a re-execution stops after this many seconds (a crafted capture burns bounded CPU)
+        self.deadline: float | None = None
         self.interrupted = False
         self._writer: ChunkWriter | None = None
         self._out = None
@@ -281,6 +296,9 @@ class Recorder:
             linker.define_wasi()
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
+            store.set_limits(memory_size=EXPANSION_MEMORY_LIMIT + (1 << 26),
+                             table_elements=EXPANSION_TABLE_LIMIT)
+            self.deadline = time.monotonic() + EXPANSION_TIME_LIMIT
             self._define_fed_imports(store, linker, inst, box)
         try:
             instance = linker.instantiate(store, module)
@@ -457,6 +475,8 @@ class Recorder:
                 raise Interrupted()
             if seg.end is not None and seq + 1 >= seg.end:
                 raise SegmentDone()
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise ExpansionTimeout()
 
         def make_hook(k: int):
             imp_module, imp_name = sched.imports[k]
@@ -529,6 +549,10 @@ class Recorder:
                 status, exit_code = "interrupted", 130
             except CaptureExhausted:
                 status, exit_code = "partial", 130
+            except ExpansionTimeout:
+                raise RecordError(f"the expansion ran past its time limit ({EXPANSION_TIME_LIMIT:.0f} s) "
+                                  f"at step {self._step_now(block_steps, layout, tpi, store):,}; "
+                                  f"the capture's run took {((self.base_info or {}).get('capture_seconds') or 0):.2f} s")
             except Divergence as e:
                 raise RecordError(f"the expansion diverged from the capture at step "
                                   f"{self._step_now(block_steps, layout, tpi, store)}: {e}")
@@ -539,6 +563,7 @@ class Recorder:
                 trap = _trap_message(e)
                 frames = e.frames
                 exit_code = 134
+                self.trap_depth = len(frames or [])
                 if frames:
                     trap_pc = inst.original_pc(frames[0].module_offset)
                 if feed is None:
@@ -591,6 +616,7 @@ class Recorder:
         self.end_state = {"chunks": n_chunks, "steps": writer.steps, "blocks": writer.blocks,
                           "exit_code": exit_code, "trap": trap, "status": status,
                           "last_pc": live_last_pc, "final": final_info,
+                          "trap_depth": self.trap_depth,
                           "memory_exports": self.memory_exports}
         if self.index:
             replayed_last_pc = index_trace(out, quiet=o.quiet)
@@ -632,7 +658,7 @@ class Recorder:
             "chunks": chunks, "steps": steps, "blocks": state["blocks"] + int(arr.size),
             "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
             "segment_done": segment_done, "globals": read_globals(),
-            "memory_exports": self.memory_exports,
+            "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
             "final": {"mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems]},
         }
@@ -778,18 +804,13 @@ def prepare(data: bytes, path: Path, opts: RecordOptions, *, expansion: bool,
     """Validate, instrument and compile (both cached per module sha256 unless told not to)."""
     engine = engine or (expansion_engine() if expansion else wasmtime.Engine())
     key = EXPANSION_ENGINE_KEY if expansion else DIRECT_ENGINE_KEY
+    from ttd.record.module_cache import prepare_instrumented
+
     try:
-        from ttd.record.module_cache import prepare_instrumented
-    except ImportError:  # TEMP until the cache lands
-        prepare_instrumented = None
-    try:
-        if prepare_instrumented is not None:
-            inst, module = prepare_instrumented(data, engine=engine, engine_key=key, id_cap=opts.id_cap,
-                                                val_cap=opts.val_cap, reads=opts.reads,
-                                                use_cache=opts.use_cache)
-            return inst, engine, module
-        inst = instrument(data, id_cap=opts.id_cap, val_cap=opts.val_cap, reads=opts.reads)
-        return inst, engine, wasmtime.Module(engine, inst.wasm)
+        inst, module = prepare_instrumented(data, engine=engine, engine_key=key, id_cap=opts.id_cap,
+                                            val_cap=opts.val_cap, reads=opts.reads,
+                                            use_cache=opts.use_cache)
+        return inst, engine, module
     except UnsupportedOpcode as e:
         raise RecordError(f"{path}: {e}")
     except (WasmError, wasmtime.WasmtimeError) as e:
