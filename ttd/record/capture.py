@@ -25,7 +25,7 @@ import wasmtime
 import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
-    _trap_message, _wasmtime_version, _wt_functype, default_trace_path, MAX_FILES,
+    _trap_message, _wt_functype, default_trace_path, run_info, MAX_FILES,
 )
 from ttd.record.snapshot import memory_digest
 from ttd.record.wasi_effects import written_regions
@@ -265,15 +265,7 @@ class Capturer:
             sys.stderr.write(f"ttd: note: {out}: replaced the empty file a killed recorder left "
                              f"(it held nothing)\n")
         program_info = {
-            "program": o.program.name,
-            "args": list(o.args),
-            "env": [f"{k}={v}" for k, v in o.env],
-            "dirs": [guest for _host, guest in o.dirs],
-            "invoke": o.invoke,
-            "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "ttd_version": ttd.__version__,
-            "wasmtime_version": _wasmtime_version(),
-            "module_sha256": hashlib.sha256(data).hexdigest(),
+            **run_info(o, data),
             "status": "recording",
             "kind": "capture",
             "capture": {"imports": [[imp.module, imp.name] for _i, imp in wasi_imports],

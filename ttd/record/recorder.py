@@ -342,16 +342,7 @@ class Recorder:
         if self._lock is not None and self._lock.replaced_empty:
             sys.stderr.write(f"ttd: note: {out}: replaced the empty file a killed recorder left "
                              f"(it held nothing)\n")
-        program_info = dict(self.base_info or {}, **{
-            "program": o.program.name,
-            "args": list(o.args),
-            "env": [f"{k}={v}" for k, v in o.env],
-            "dirs": [guest for _host, guest in o.dirs],
-            "invoke": o.invoke,
-            "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "ttd_version": ttd.__version__,
-            "wasmtime_version": _wasmtime_version(),
-            "module_sha256": hashlib.sha256(data).hexdigest(),
+        program_info = dict(self.base_info or {}, **run_info(o, data), **{
             "functions": len(mod.bodies),
             "status": "recording",
             "wasi_memory": wasi_mem_index,
@@ -775,6 +766,21 @@ class Recorder:
             lines.append(f"           {i}: {where:>8} - {name}")
         lines.append(f"    1: {_trap_message(e)}")
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def run_info(o: RecordOptions, data: bytes) -> dict:
+    """What `ttd info` shows of a run, the same for a recording and a capture."""
+    return {
+        "program": o.program.name,
+        "args": list(o.args),
+        "env": [f"{k}={v}" for k, v in o.env],
+        "dirs": [guest for _host, guest in o.dirs],
+        "invoke": o.invoke,
+        "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "ttd_version": ttd.__version__,
+        "wasmtime_version": _wasmtime_version(),
+        "module_sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def read_program(path: Path) -> bytes:
