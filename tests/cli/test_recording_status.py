@@ -21,7 +21,7 @@ WC = PROGRAMS_DIR / "stdin_wc.wasm"
 
 
 def _start(out):
-    return subprocess.Popen([*TTD, "record", "--quiet", "--chunk-blocks", "16", "--out", str(out),
+    return subprocess.Popen([*TTD, "record", "--direct", "--quiet", "--chunk-blocks", "16", "--out", str(out),
                              str(WC)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
 
@@ -116,3 +116,45 @@ def test_info_after_the_recorder_was_killed(live):
     text = ttd("info", str(out)).stdout.decode()
     assert "status:    recording (partial trace)" in text
     assert "outcome:   unknown (recording did not finish)" in text
+
+
+def test_info_serve_and_expand_while_capturing(tmp_path):
+    """A capture being written: info says so, and neither serve nor expand reads half a run."""
+    out = tmp_path / "live.db"
+    proc = subprocess.Popen([*TTD, "record", "--quiet", "--capture-only", "--out", str(out), str(WC)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b"the quick brown fox\njumps over the lazy dog\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while True:  # until the calls so far are committed (within FLUSH_EVERY)
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the live capture never committed calls"
+            if out.exists() and out.stat().st_size:
+                p = ttd("info", "--json", str(out))
+                if p.returncode == 0 and (json.loads(p.stdout).get("calls") or 0) > 0:
+                    info = json.loads(p.stdout)
+                    break
+            time.sleep(0.2)
+        assert info["kind"] == "capture" and info["status"] == "recording" and info["in_progress"]
+        assert is_being_recorded(out)
+        for cmd, want in ((["expand", "--quiet"], "being captured or expanded by another ttd"),
+                          (["verify", "--quiet"], "still being captured")):
+            p = ttd(*cmd, str(out))
+            err = p.stderr.decode().strip()
+            assert p.returncode != 0 and "Traceback" not in err and len(err.splitlines()) == 1, err
+            assert want in err, err
+        proc.stdin.write(b"one more line\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0
+        assert proc.stdout.read() == b"lines=3 words=12 bytes=58\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
+        for f in (proc.stdout, proc.stderr):
+            f.close()
+    assert info_json(out)["status"] == "complete"
+    e = ttd("expand", "--quiet", str(out))
+    assert e.returncode == 0, e.stderr.decode()
+    assert info_json(out)["steps"] > 0

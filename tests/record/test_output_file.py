@@ -145,10 +145,12 @@ _COMMIT_EACH_CHUNK = ("import sys, ttd.record.writer as w; w.COMMIT_EVERY = 0; "
                       "from ttd.cli.main import main; sys.exit(main())")
 
 
+@pytest.mark.parametrize("mode", [[], ["--direct"], ["--capture-only"]],
+                         ids=["capture+expand", "direct", "capture-only"])
 @pytest.mark.parametrize("limit", [100_000, 600_000], ids=["schema", "module"])
-def test_full_disk_before_first_commit_leaves_no_file(tmp_path, limit):
+def test_full_disk_before_first_commit_leaves_no_file(tmp_path, limit, mode):
     out = tmp_path / "t.db"
-    p = subprocess.run([*TTD, "record", "--quiet", "--out", str(out), str(FIB)],
+    p = subprocess.run([*TTD, "record", "--quiet", *mode, "--out", str(out), str(FIB)],
                        capture_output=True, stdin=subprocess.DEVNULL, preexec_fn=_limited(limit),
                        timeout=300)
     assert p.returncode == 1
@@ -161,7 +163,7 @@ def test_full_disk_before_first_commit_leaves_no_file(tmp_path, limit):
 def test_full_disk_after_some_chunks_keeps_them(tmp_path):
     out = tmp_path / "t.db"
     size = FIB.stat().st_size
-    p = subprocess.run([sys.executable, "-c", _COMMIT_EACH_CHUNK, "record", "--quiet",
+    p = subprocess.run([sys.executable, "-c", _COMMIT_EACH_CHUNK, "record", "--quiet", "--direct",
                         "--chunk-blocks", "16", "--out", str(out), str(FIB), "--", "25"],
                        capture_output=True, stdin=subprocess.DEVNULL,
                        preexec_fn=_limited(size + 600_000), timeout=300)
@@ -176,6 +178,25 @@ def test_full_disk_after_some_chunks_keeps_them(tmp_path):
     info = info_json(out)
     assert info["steps"] == steps and info["status"] == "recording" and not info["in_progress"]
     _no_sidecars(out)
+    _verify_ok(out)
+
+
+def test_full_disk_during_expansion_keeps_the_capture(tmp_path):
+    """The capture fits, its history does not: the capture stays, complete, for `ttd expand`."""
+    out = tmp_path / "t.db"
+    limit = FIB.stat().st_size + 600_000
+    p = subprocess.run([*TTD, "record", "--quiet", "--out", str(out), str(FIB), "--", "25"], capture_output=True, stdin=subprocess.DEVNULL,
+                       preexec_fn=_limited(limit), timeout=300)
+    assert p.returncode == 1
+    line = _one_line_error(p.stderr)
+    assert line.startswith(f"ttd: error: {out}: the expansion failed writing the history: "), line
+    assert line.endswith(f"(the capture is kept in {out}: `ttd expand` retries)"), line
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["t.db"]  # no temporary file left
+    info = info_json(out)
+    assert info["kind"] == "capture" and info["status"] == "complete" and info["calls"] > 0
+    e = ttd("expand", "--quiet", str(out))
+    assert e.returncode == 0, e.stderr.decode()
+    assert info_json(out)["steps"] > 0
     _verify_ok(out)
 
 

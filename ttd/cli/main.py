@@ -48,6 +48,9 @@ def _chunk_blocks(text: str) -> int:
 def cmd_record(a: argparse.Namespace) -> int:
     from ttd.record.recorder import RecordError, RecordOptions, record
 
+    if a.direct and (a.capture_only or a.expand):
+        raise CliError("--direct records without a capture: not with --capture-only or --expand",
+                       EXIT_USAGE)
     if a.db and a.capture_only:
         raise CliError("--capture-only writes a file: a capture is expanded from a file, not "
                        "from a database", EXIT_USAGE)
@@ -58,7 +61,7 @@ def cmd_record(a: argparse.Namespace) -> int:
         reads=a.reads, use_cache=not a.no_cache, capture_only=a.capture_only,
         jobs=a.jobs)
     try:
-        if not (a.expand or a.capture_only) or a.db:  # one instrumented run on WASI
+        if a.direct or a.db:  # one instrumented run on WASI (a database takes no capture)
             res = record(opts)
         else:
             from ttd.record.pipeline import capture_and_expand
@@ -143,6 +146,9 @@ def _expanded_copy(path: str, quiet: bool) -> Path:
     from ttd.record.expand import expand_trace
     from ttd.record.recorder import RecordError
 
+    if _being_recorded(path):  # (no connection of ours is open on it here)
+        raise CliError(f"{path}: still being captured; its history can be built when the "
+                       f"program has ended")
     tmp = Path(tempfile.mkdtemp(prefix="ttd-expanded-"))
     atexit.register(shutil.rmtree, tmp, True)
     if not quiet:
@@ -254,7 +260,9 @@ def _capture_info(store, a: argparse.Namespace) -> int:
         "invoke": info.get("invoke"), "recorded_at": info.get("recorded_at"),
         "ttd_version": info.get("ttd_version"), "wasmtime_version": info.get("wasmtime_version"),
         "status": info.get("status"), "partial": info.get("status") != "complete",
-        "calls": info.get("capture_calls"), "exit_code": info.get("exit_code"),
+        "calls": (info["capture_calls"] if isinstance(info.get("capture_calls"), int)
+                  else store.capture_calls_stored()),
+        "exit_code": info.get("exit_code"),
         "trap": info.get("trap"), "module_sha256": hashlib.sha256(wasm).hexdigest(),
         "size_bytes": store.size_bytes(), "steps": None,
     }
@@ -637,11 +645,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="expansion worker processes (default: the number of cores)")
     r.add_argument("--no-cache", action="store_true",
                    help="instrument and compile afresh, neither reading nor writing the cache")
-    r.add_argument("--expand", action="store_true",
-                   help="capture the run on the plain module, then expand it into the history "
-                        "(instead of one instrumented run on WASI)")
+    r.add_argument("--expand", action="store_true", help=argparse.SUPPRESS)  # the default now
     r.add_argument("--direct", action="store_true",
-                   help="one instrumented run on WASI (the default for now)")
+                   help="one instrumented run on WASI instead of a capture and its expansion "
+                        "(the program runs under the instrumentation; --db records this way)")
     r.add_argument("program", metavar="PROGRAM.wasm")
     r.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
     r.set_defaults(func=cmd_record)

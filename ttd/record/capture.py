@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -92,22 +93,55 @@ class Capturer:
         self.plain_module = plain_module
         self.interrupted = False
         self._lock = None
+        self.lock = None  # the capture's lock, kept for the caller (run(keep_lock=True))
+        self._out: Path | None = None  # the file, once created
+        self._head_committed = False  # the program and its info are in the file
         self._writer: ChunkWriter | None = None
 
-    def run(self) -> CaptureResult:
+    def run(self, keep_lock: bool = False) -> CaptureResult:
+        """The capture; with keep_lock its file stays locked (`self.lock`, the caller closes
+        it) so that nobody replaces it before its expansion."""
         try:
-            return self._run()
-        except BaseException:
+            res = self._run()
+            if keep_lock:
+                self.lock, self._lock = self._lock, None
+            return res
+        except BaseException as exc:
             if self._writer is not None:
                 try:
                     self._writer.finish()
                 except BaseException:
                     pass
-            raise
+            error = self._abandon(exc)
+            if error is exc:
+                raise
+            raise error from exc
         finally:
             if self._lock is not None:
                 self._lock.close()
                 self._lock = None
+
+    def _abandon(self, exc: BaseException) -> BaseException:
+        """After a failure with the file created: a capture without its program (the first
+        commit) is removed, as the recorder removes a trace without a chunk; one with calls
+        committed is kept, a partial capture that expands up to its last committed call."""
+        out = self._out
+        if out is None or not isinstance(exc, (RecordError, TraceError, OSError, sqlite3.Error)):
+            return exc  # Ctrl-C twice, a bug: as it is (a killed capture keeps its file too)
+        reason = _one_line(exc)
+        if not isinstance(exc, RecordError):
+            reason = f"writing {out} failed: {reason.removeprefix(f'{out}: ')}"
+        if self._head_committed:
+            return exc if isinstance(exc, RecordError) else RecordError(
+                f"{reason}; the capture keeps the calls committed before (`ttd expand` builds "
+                f"their history)")
+        from ttd.store.trace_store import _remove_with_sidecars
+
+        try:
+            _remove_with_sidecars(out)  # still ours: we hold its lock
+        except (OSError, TraceError):
+            return RecordError(reason)
+        return RecordError(f"{reason}; no trace written")
 
     def _load(self) -> tuple[bytes, wasmtime.Engine, wasmtime.Module]:
         path = self.opts.program
@@ -255,6 +289,7 @@ class Capturer:
         self._writer = writer
         try:
             self._lock = writer.open(o.overwrite)
+            self._out = out
         except TraceExists:
             raise RecordError(f"{out}: already exists (use --force to replace it)")
         except OutputRefused as e:
@@ -272,9 +307,12 @@ class Capturer:
                         "arg_sizes": arg_sizes, "reads": o.reads,
                         "id_cap": o.id_cap, "val_cap": o.val_cap},
         }
-        writer.call(lambda st: (st.set_info(**program_info),
-                                st.add_module(o.program.name, data, b""),
-                                st.commit()))
+        def head(st) -> None:
+            st.set_info(**program_info)
+            st.add_module(o.program.name, data, b"")
+            st.commit()
+            self._head_committed = True
+        writer.call(head)
 
         stop_timer = threading.Event()
 
@@ -287,6 +325,7 @@ class Capturer:
         exit_code, trap, trap_frames, status = 0, None, None, "complete"
         restore = self._install_sigint(engine) if _main_thread() else None
         invoke_results = None
+        t_run = time.perf_counter()
         try:
             try:
                 results = Recorder._call(store, entry)
@@ -311,6 +350,7 @@ class Capturer:
                     exit_code = 134
                     sys.stderr.write(f"Error: {trap}\n")
         finally:
+            run_seconds = time.perf_counter() - t_run
             if restore is not None:
                 restore()
             stop_timer.set()
@@ -330,13 +370,12 @@ class Capturer:
             "capture_calls": state["calls"],
             "capture_final": final,
             "capture_seconds": round(time.perf_counter() - t0, 3),
+            # the program's own run (no compile): how much there is to expand, roughly
+            "capture_run_seconds": round(run_seconds, 4),
         }
         writer.call(lambda st: (st.set_info(**summary), st.commit()))
-        try:
-            writer.finish()
-        except (TraceError, OSError) as e:
-            raise RecordError(f"writing {out} failed: {_one_line(e)}")
         self._writer = None
+        writer.finish()  # a failure: see _abandon
         return CaptureResult(out, exit_code, trap, state["calls"], time.perf_counter() - t0, status)
 
     @staticmethod

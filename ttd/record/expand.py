@@ -28,10 +28,16 @@ from ttd.record.recorder import (
 )
 from ttd.store import codec
 from ttd.store.errors import TraceError
+from ttd.store.recording_lock import RecordingInProgress, RecordingLock, lock_existing
 from ttd.store.trace_store import TraceStore, _remove_with_sidecars
 
 #: Fewer chunks than this per worker: one process does it all (spawning costs ~0.3 s).
 MIN_CHUNKS_PER_WORKER = 4
+#: A capture whose program ran less than this (without compiling) is expanded by one
+#: process, without a count pass. Wasm runs ~10^10 steps/s, so this is ~2*10^8 steps, a few
+#: seconds of expansion; below it, workers (~1 s to start) and the count pass cost more than
+#: a second core gains. Only an estimate: a run waiting on input looks longer than it is.
+PARALLEL_MIN_RUN_SECONDS = 0.02
 #: Keys of the capture's info the expanded trace keeps as they are.
 KEEP = ("program", "args", "env", "dirs", "invoke", "recorded_at", "ttd_version",
         "wasmtime_version", "module_sha256", "files", "invoke_results")
@@ -133,17 +139,30 @@ def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet:
         return state
 
 
-def _run_workers(tasks: list[list]) -> list[dict]:
-    """One process per segment (`python -m ttd.record.expand TASK`), its result as JSON on
-    stdout; a new interpreter each, so nothing of this process's wasmtime state is shared."""
-    procs = []
-    try:
-        for task in tasks:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "ttd.record.expand", json.dumps(task)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+class _Workers:
+    """Expansion worker processes (`python -m ttd.record.expand`), started before the count
+    pass so that their interpreters' start-up (~1 s of imports each) overlaps it; each then
+    reads one task from stdin and writes its result as JSON on stdout. A new interpreter each,
+    so nothing of this process's wasmtime state is shared."""
+
+    def __init__(self, n: int):
+        self.procs = [subprocess.Popen([sys.executable, "-m", "ttd.record.expand"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE)
+                      for _ in range(n)]
+
+    def run(self, tasks: list[list]) -> list[dict]:
+        busy = self.procs[:len(tasks)]
+        self.close(keep=len(tasks))
+        for p, task in zip(busy, tasks):
+            try:
+                p.stdin.write(json.dumps(task).encode() + b"\n")
+                p.stdin.close()
+            except OSError:
+                pass  # it died starting: its stderr says why, below
+            p.stdin = None  # communicate() must not flush it
         results = []
-        for p in procs:
+        for p in busy:
             out, err = p.communicate()
             try:
                 results.append(json.loads(out.decode().strip().splitlines()[-1]))
@@ -151,15 +170,32 @@ def _run_workers(tasks: list[list]) -> list[dict]:
                 tail = err.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {p.returncode}"]
                 results.append({"error": f"an expansion worker failed: {tail[0]}"})
         return results
-    finally:
-        for p in procs:
+
+    def close(self, keep: int = 0) -> None:
+        """Stop the workers from keep on (idle ones exit when their stdin closes)."""
+        for p in self.procs[keep:]:
+            if p.poll() is None and p.stdin is not None:
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            for f in (p.stdout, p.stderr):
+                f.close()
+        self.procs = self.procs[:keep]
 
 
-def _worker_main(argv: list[str]) -> int:
-    task = json.loads(argv[0])
+def _worker_main() -> int:
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0  # not needed after all
+    task = json.loads(line)
     try:
         result = {"ok": run_segment(*task)}
     except (RecordError, TraceError) as e:
@@ -168,43 +204,90 @@ def _worker_main(argv: list[str]) -> int:
     return 0
 
 
+def _run_seconds(info: dict) -> float:
+    for key in ("capture_run_seconds", "capture_seconds"):
+        v = info.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+            return float(v)
+    return 0.0
+
+
 def expand_trace(path, *, jobs: int | None = None, quiet: bool = False, use_cache: bool = True,
-                 out: Path | None = None) -> ExpandResult:
-    """Expand the capture at path into a complete trace (in place unless out is given)."""
-    t0 = time.perf_counter()
+                 out: Path | None = None, lock: RecordingLock | None = None) -> ExpandResult:
+    """Expand the capture at path into a complete trace (in place unless out is given).
+
+    In place, the capture is locked as a recorder locks its trace (`lock`: the caller's, or
+    taken here and released at the end), so no recorder or expansion replaces it meanwhile."""
     path = Path(path)
-    info, _data = _read_capture(path)
-    if info.get("status") == "recording":
+    if lock is None and out is None:
+        try:
+            lock = lock_existing(path)
+        except RecordingInProgress:
+            raise TraceError(f"{path}: being captured or expanded by another ttd; expand it when "
+                             f"that has ended") from None
+        try:
+            return _expand(path, jobs, quiet, use_cache, out)
+        finally:
+            lock.close()
+    if out is not None:
         from ttd.store.recording_lock import is_being_recorded
 
         if is_being_recorded(path):
             raise TraceError(f"{path}: still being captured; expand it when the program has ended")
+    return _expand(path, jobs, quiet, use_cache, out)
+
+
+def _expand(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out: Path | None
+            ) -> ExpandResult:
+    tmp = (out or path).parent / f".{(out or path).name}.{os.getpid()}-{int(time.time() * 1000) % 100000}"
+    try:
+        return _expand_into(path, jobs, quiet, use_cache, out, tmp)
+    except RecordError as e:
+        msg = str(e)
+        if str(tmp) not in msg:
+            raise
+        # a temporary file the user never named: say what failed in their terms
+        msg = msg.replace(f"writing {tmp}.expand failed: ", "").removesuffix("; no trace written")
+        raise RecordError(f"{path}: the expansion failed writing the history: {msg}") from None
+
+
+def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out: Path | None,
+                 stem: Path) -> ExpandResult:
+    t0 = time.perf_counter()
+    info, _data = _read_capture(path)
+    # a short run is expanded by this process alone, without a count pass: workers and the
+    # count pass cost more than a second core gains there (unless the user asked for workers)
+    short = jobs is None and _run_seconds(info) < PARALLEL_MIN_RUN_SECONDS
     jobs = max(1, jobs or os.cpu_count() or 1)
     final = out or path
-    tmp_dir = final.parent
-    tag = f"{os.getpid()}-{int(time.time() * 1000) % 100000}"
-    tmp = tmp_dir / f".{final.name}.{tag}.expand"
+    tmp = stem.with_name(stem.name + ".expand")
     parts: list[Path] = []
     progress = _Progress(quiet)
+    workers = _Workers(jobs) if jobs > 1 and not short else None
     try:
-        progress("fast-forward pass")
-        count = run_segment(str(path), str(tmp_dir / f".{final.name}.{tag}.count"), 1 << 62, None,
-                            True, use_cache, False)
-        _remove_with_sidecars(tmp_dir / f".{final.name}.{tag}.count")
-        _check_outcome(path, info, count)
-        chunks = count["chunks"]
-        n = min(jobs, max(1, chunks // MIN_CHUNKS_PER_WORKER))
+        n = 1
+        if workers is not None:
+            progress("fast-forward pass")
+            count = run_segment(str(path), str(stem.with_name(stem.name + ".count")), 1 << 62,
+                                None, True, use_cache, False)
+            _remove_with_sidecars(stem.with_name(stem.name + ".count"))
+            _check_outcome(path, info, count)
+            n = min(jobs, max(1, count["chunks"] // MIN_CHUNKS_PER_WORKER))
         if n == 1:
-            progress(f"expanding {chunks} chunks")
+            if workers is not None:
+                workers.close()
+            progress("expanding")
             state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True)
             _check_outcome(path, info, state)
+            chunks = state["chunks"]
         else:
+            chunks = count["chunks"]
             bounds = [chunks * i // n for i in range(n + 1)]
-            parts = [tmp_dir / f".{final.name}.{tag}.part{i}" for i in range(n)]
+            parts = [stem.with_name(f"{stem.name}.part{i}") for i in range(n)]
             progress(f"expanding {chunks} chunks in {n} workers")
             tasks = [[str(path), str(parts[i]), bounds[i], bounds[i + 1] if i + 1 < n else None,
                       True, use_cache, False] for i in range(n)]
-            results = _run_workers(tasks)
+            results = workers.run(tasks)
             for r in results:
                 if "error" in r:
                     raise RecordError(r["error"])
@@ -240,6 +323,8 @@ def expand_trace(path, *, jobs: int | None = None, quiet: bool = False, use_cach
         return ExpandResult(final, steps, chunks, state["status"], state["exit_code"],
                             state["trap"], time.perf_counter() - t0, n)
     finally:
+        if workers is not None:
+            workers.close()
         for p in parts + [tmp]:
             try:
                 _remove_with_sidecars(p)
@@ -329,4 +414,4 @@ class _Progress:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))
+    sys.exit(_worker_main())

@@ -328,7 +328,7 @@ class Recorder:
         recording = seg.start == 0  # chunks before seg.start are run through, not kept
 
         entry = self._entry(store, exports)
-        progress = self._progress = Progress(o.quiet, "recording")
+        progress = self._progress = Progress(o.quiet, "recording" if self.feed is None else "expanding")
         writer = ChunkWriter(out, block_steps, progress)
         try:
             self._lock = writer.open(o.overwrite)  # before the program runs: refusals first

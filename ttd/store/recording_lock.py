@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ttd.store.errors import TraceError, TraceExists
 
-__all__ = ["OutputRefused", "RecordingLock", "RecordingInProgress", "create_locked", "is_being_recorded"]
+__all__ = ["OutputRefused", "RecordingLock", "RecordingInProgress", "create_locked", "is_being_recorded",
+           "lock_existing"]
 
 _SIDECARS = ("-journal", "-wal", "-shm")
 #: How long to retry a held lock before calling the file busy: a reader's shared lock lasts
@@ -204,6 +205,31 @@ def create_locked(path: Path, overwrite: bool = False) -> RecordingLock:
             os.close(fd)
             raise
     raise OutputRefused(f"{path}: keeps being replaced by another process; choose another --out")
+
+
+def lock_existing(path: Path) -> RecordingLock:
+    """The recorder's lock on a trace that exists, for rewriting it as a whole (`ttd expand`):
+    no recorder, `--force` or other expansion replaces it meanwhile. RecordingInProgress if a
+    live recorder or expansion holds it."""
+    for _round in range(_MAX_ROUNDS):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise TraceError(f"{path}: no such file") from None
+        except OSError as exc:
+            raise TraceError(f"{path}: cannot open: {exc.strerror or exc}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OutputRefused(f"{path}: not a regular file")
+            if not _flock(fd, fcntl.LOCK_EX):
+                raise RecordingInProgress(path)
+            if _same_file(path, fd):
+                lock, fd = RecordingLock(fd, path), None
+                return lock
+        finally:
+            if fd is not None:
+                os.close(fd)
+    raise OutputRefused(f"{path}: keeps being replaced by another process")
 
 
 def is_being_recorded(path: str | os.PathLike[str]) -> bool:

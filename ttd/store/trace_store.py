@@ -976,6 +976,15 @@ class TraceStore:
             "checksum": capture_checksum(seq, first_call, n_calls, events)})
 
     @_database_errors
+    def capture_calls_stored(self) -> int:
+        """Import calls in the capture's committed batches (a capture still running, or killed,
+        has no total in its info)."""
+        if not self.has_capture_table:
+            return 0
+        n = self._conn.execute(select(func.coalesce(func.sum(_capture.c.n_calls), 0))).scalar_one()
+        return n if isinstance(n, int) and n >= 0 else 0
+
+    @_database_errors
     def capture_batches(self, batch: int = 64) -> Iterator[tuple[int, int, int, bytes]]:
         """(seq, first_call, n_calls, events) of every batch, in order, each checked: CorruptTrace
         for a batch that fails its checksum or does not follow the one before."""
