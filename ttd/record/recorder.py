@@ -329,7 +329,13 @@ class Recorder:
 
         entry = self._entry(store, exports)
         progress = self._progress = Progress(o.quiet, "recording" if self.feed is None else "expanding")
-        writer = ChunkWriter(out, block_steps, progress)
+        stack = None
+        if self.index and seg.start == 0:  # the frames are walked from the run's start
+            from ttd.record.stack_index import StackIndex
+
+            stack = StackIndex(sched, [bytes(data[d.data_start:d.data_end]) for d in mod.data_segments],
+                               wasi_mem_index)
+        writer = ChunkWriter(out, block_steps, progress, stack=stack)
         try:
             self._lock = writer.open(o.overwrite)  # before the program runs: refusals first
         except TraceExists:
@@ -610,7 +616,8 @@ class Recorder:
                           "trap_depth": self.trap_depth,
                           "memory_exports": self.memory_exports}
         if self.index:
-            replayed_last_pc = index_trace(out, quiet=o.quiet)
+            replayed_last_pc = writer.stack.last_pc() if writer.stack is not None else \
+                index_trace(out, quiet=o.quiet)
             if replayed_last_pc != live_last_pc:
                 raise RecordError(f"internal error: replay ends at pc {replayed_last_pc}, "
                                   f"the recording at {live_last_pc}")

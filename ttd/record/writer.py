@@ -42,17 +42,25 @@ class Boundary:
     snapshot: bool = True
 
     def state(self) -> bytes:
+        return codec.pack(self.state_dict())
+
+    def state_dict(self) -> dict:
         cp = {"globals": self.globals, "mem_sizes": self.mem_sizes}
         if not self.snapshot:
             cp["snapshot"] = False
         if self.written is not None:
             cp["written_before"] = self.written
-        return codec.pack(cp)
+        return cp
 
 
 class ChunkWriter:
-    def __init__(self, path, block_steps: np.ndarray, progress: Callable[[int, int], None] | None):
+    def __init__(self, path, block_steps: np.ndarray, progress: Callable[[int, int], None] | None,
+                 stack=None):
         self.path = path
+        # a StackIndex: checkpoints get the frames at their boundary and the blocks of their
+        # chunk as they are written (then the trace needs no indexing pass)
+        self.stack = stack
+        self._open_cp: tuple[int, dict] | None = None  # the last checkpoint, until its chunk
         self.block_steps = block_steps
         self.progress = progress
         self.jobs: queue.Queue = queue.Queue(maxsize=8)
@@ -120,9 +128,26 @@ class ChunkWriter:
             st = self.store
             st.put_pages(b.pages)
             self._versions(b)
-            st.put_checkpoint(b.seq, b.state())
+            self._checkpoint(b)
             self._commit()
         self.jobs.put(job)
+
+    def _checkpoint(self, b: Boundary) -> None:
+        if self.stack is None:
+            self.store.put_checkpoint(b.seq, b.state())
+            return
+        cp = b.state_dict()
+        cp.update(self.stack.state())
+        self.store.put_checkpoint(b.seq, codec.pack(cp))
+        self._open_cp = (b.seq, cp)
+
+    def _index_chunk(self, seq: int, ids: bytes, vals: bytes, last_block_steps: int | None) -> None:
+        """Walk chunk seq; its blocks go into the checkpoint at its start (written already)."""
+        bitmap = self.stack.chunk(ids, vals, last_block_steps)
+        if self._open_cp is not None and self._open_cp[0] == seq:
+            cp = self._open_cp[1]
+            cp["blocks"] = bitmap
+            self.store.put_checkpoint(seq, codec.pack(cp))
 
     def _versions(self, b: Boundary) -> None:
         """Store the boundary's page versions, and a keyframe after many of them."""
@@ -159,9 +184,11 @@ class ChunkWriter:
             chost = codec.pack(host)
             st = self.store
             st.add_chunk(seq, self.steps, n_steps, self.blocks, int(arr.size), cids, cvals, chost)
+            if self.stack is not None:
+                self._index_chunk(seq, ids, vals, last_block_steps)
             st.put_pages(boundary.pages)
             self._versions(boundary)
-            st.put_checkpoint(boundary.seq, boundary.state())
+            self._checkpoint(boundary)
             self.steps += n_steps
             self.blocks += int(arr.size)
             self.chunks += 1

@@ -20,7 +20,7 @@ from ttd.record.schedule import (
     EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_HOSTCALL, EXIT_TAILCALL, EXIT_THROW, FX_LOCAL, Schedule,
 )
 from ttd.replay.fastforward import expand_rows
-from ttd.replay.machine import Frame, read_value
+from ttd.replay.machine import Frame, MachineState, read_value
 
 
 SUCC_COLS = 4
@@ -213,3 +213,35 @@ def _last_by(keys: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
 
 def _copy(f: Frame) -> Frame:
     return Frame(f.func, list(f.locals), f.pc, f.ret_pc)
+
+
+def stack_after(tables: StackTables, machine, n_globals: int, ids: np.ndarray, voffs: np.ndarray,
+                vals: bytes, frames: list[Frame], prev: int, last_steps: int, full_last: bool
+                ) -> ChunkStack:
+    """walk_chunk, or where it cannot vectorise, the exact walk block by block (which also
+    names what is wrong with a corrupt chunk)."""
+    got = walk_chunk(tables, machine, frames, prev, ids, voffs, vals, full_last)
+    if got is not None:
+        return got
+    saved, machine.track_memory = machine.track_memory, False
+    try:
+        st = MachineState(frames=[Frame(f.func, list(f.locals), f.pc, f.ret_pc) for f in frames],
+                          globals=[0] * n_globals, memories=[], prev_block=prev)
+        depths = np.empty(len(ids), dtype=np.int32)
+        id_list = ids.tolist()
+        voff_list = voffs.tolist()
+        last = len(id_list) - 1
+        for k in range(len(id_list)):
+            steps = last_steps if k == last and not full_last else None
+            machine.run_block(st, id_list[k], vals, voff_list[k], None, steps)
+            depths[k] = len(st.frames)
+        return ChunkStack(depths, st.frames)
+    finally:
+        machine.track_memory = saved
+
+
+def block_bitmap(n_blocks: int, ids: np.ndarray) -> bytes:
+    """The set of block ids as a bitmap, as the indexer stores it per chunk."""
+    mask = np.zeros(n_blocks, dtype=bool)
+    mask[ids] = True
+    return np.packbits(mask).tobytes()

@@ -17,7 +17,7 @@ from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.machine import Frame, Machine, MachineState, ReplayError
 from ttd.replay.fastforward import EffectTables, fast_forward
 from ttd.replay.lazy_memory import LazyMemory, MemoryImage
-from ttd.replay.stackwalk import ChunkStack, StackTables, walk_chunk
+from ttd.replay.stackwalk import ChunkStack, StackTables, block_bitmap, stack_after, walk_chunk
 from ttd.replay.validate import MAX_MEMORY, check_checkpoint, check_chunk_index, check_info, check_schedule
 from ttd.store import codec
 from ttd.store.errors import CorruptTrace
@@ -148,12 +148,6 @@ class Trace:
                 raise CorruptTrace(f"chunk {seq}: host event malformed") from None
         return Chunk(seq, row.first_step, row.n_steps, row.first_block, ids, vals, voffs,
                      starts, last, host)
-
-    def block_bitmap(self, ids: np.ndarray) -> bytes:
-        """The set of block ids as a bitmap, as the indexer stores it per chunk."""
-        mask = np.zeros(self.block_steps.shape[0], dtype=bool)
-        mask[ids] = True
-        return np.packbits(mask).tobytes()
 
     def chunk_runs_any(self, seq: int, wanted: np.ndarray) -> bool:
         """Does chunk `seq` run any of the block ids `wanted`? From the bitmap the indexer
@@ -306,28 +300,12 @@ class Trace:
     def chunk_stack(self, ch: Chunk, frames: list[Frame], prev: int) -> ChunkStack:
         """Depth of each block of `ch` and the frames after it, from the frames before it."""
         full_last = not len(ch.ids) or ch.last_steps == int(self.block_steps[ch.ids[-1]])
-        got = walk_chunk(self.stack_tables, self.machine, frames, prev, ch.ids, ch.voffs,
-                         ch.vals, full_last)
-        if got is not None:
-            return got
-        # the exact walk, block by block
-        m = self.machine
-        saved, m.track_memory = m.track_memory, False
-        try:
-            st = MachineState(frames=[Frame(f.func, list(f.locals), f.pc, f.ret_pc)
-                                      for f in frames], globals=[0] * len(self.schedule.globals), memories=[],
-                              prev_block=prev)
-            depths = np.empty(len(ch.ids), dtype=np.int32)
-            ids = ch.ids.tolist()
-            voffs = ch.voffs.tolist()
-            last = len(ids) - 1
-            for k in range(len(ids)):
-                steps = ch.last_steps if k == last and not full_last else None
-                m.run_block(st, ids[k], ch.vals, voffs[k], None, steps)
-                depths[k] = len(st.frames)
-            return ChunkStack(depths, st.frames)
-        finally:
-            m.track_memory = saved
+        return stack_after(self.stack_tables, self.machine, len(self.schedule.globals), ch.ids,
+                           ch.voffs, ch.vals, frames, prev, ch.last_steps, full_last)
+
+    def block_bitmap(self, ids: np.ndarray) -> bytes:
+        """The set of block ids as a bitmap, as the indexer stores it per chunk."""
+        return block_bitmap(self.block_steps.shape[0], ids)
 
     def state_at_chunk(self, seq: int, with_memory: bool = True,
                        reuse: list[bytearray] | None = None) -> MachineState:
