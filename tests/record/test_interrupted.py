@@ -95,5 +95,6 @@ def test_interrupted_expansion_keeps_the_capture(tmp_path, sig):
     assert info["kind"] == "capture" and info["status"] == "complete" and info["exit_code"] == 0
     e = ttd("expand", "--quiet", str(out))
     assert e.returncode == 0, e.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.db"]  # a killed one's files too
     info = info_json(out)
     assert info["kind"] == "expanded" and info["status"] == "complete" and info["steps"] > 10**8

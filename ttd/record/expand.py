@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sqlite3
 import sys
@@ -237,8 +238,36 @@ def expand_trace(path, *, jobs: int | None = None, quiet: bool = False, use_cach
     return _expand(path, jobs, quiet, use_cache, out)
 
 
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)-\d+\.(expand|count|part\d+)")
+
+
+def _remove_stale_temporaries(final: Path) -> None:
+    """The temporary files of an expansion of `final` that was killed (its process is gone)."""
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return
+    for name in names:
+        m = _TEMP.fullmatch(name)
+        if m is None or m["name"] != final.name or int(m["pid"]) == os.getpid():
+            continue
+        try:
+            os.kill(int(m["pid"]), 0)
+            continue  # alive (or another user's): not ours to remove
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            _remove_with_sidecars(final.parent / name)
+        except TraceError:
+            pass
+
+
 def _expand(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out: Path | None
             ) -> ExpandResult:
+    if out is None:
+        _remove_stale_temporaries(path)
     tmp = (out or path).parent / f".{(out or path).name}.{os.getpid()}-{int(time.time() * 1000) % 100000}"
     try:
         return _expand_into(path, jobs, quiet, use_cache, out, tmp)
@@ -285,19 +314,22 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
             bounds = [chunks * i // n for i in range(n + 1)]
             parts = [stem.with_name(f"{stem.name}.part{i}") for i in range(n)]
             progress(f"expanding {chunks} chunks in {n} workers")
+            # the first segment walks its frames as it records (from the run's start); the
+            # rest are indexed after the merge, from where it ended
             tasks = [[str(path), str(parts[i]), bounds[i], bounds[i + 1] if i + 1 < n else None,
-                      True, use_cache, False] for i in range(n)]
+                      True, use_cache, i == 0] for i in range(n)]
             results = workers.run(tasks)
             for r in results:
                 if "error" in r:
                     raise RecordError(r["error"])
             states = [r["ok"] for r in results]
             _check_outcome(path, info, states[-1])
+            walked = _walked_to(parts[0], bounds[1])
             _merge(parts, tmp, states, bounds)
             progress("indexing")
             from ttd.record.indexer import index_trace
 
-            last_pc = index_trace(tmp, quiet=quiet)
+            last_pc = index_trace(tmp, quiet=quiet, start=(bounds[1], *walked))
             if last_pc != states[-1].get("last_pc"):
                 raise RecordError(f"internal error: the merged trace ends at pc {last_pc}, "
                                   f"the expansion at {states[-1].get('last_pc')}")
@@ -364,6 +396,16 @@ def _check_outcome(path: Path, info: dict, state: dict) -> None:
         if idx is not None and idx < len(got_mem) and got_mem[idx] != digest:
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: exported "
                               f"memory '{name}' ends with other contents")
+
+
+def _walked_to(part: Path, seq: int) -> tuple[list, int]:
+    """The frames and previous block the first segment walked to at its end (our own file)."""
+    with TraceStore.open(part) as st:
+        raw = st.checkpoint(seq)
+    cp = codec.unpack(raw) if raw is not None else {}
+    if "frames" not in cp or "prev" not in cp:
+        raise RecordError(f"internal error: the first segment has no frames at chunk {seq}")
+    return cp["frames"], cp["prev"]
 
 
 def _merge(parts: list[Path], out: Path, states: list[dict], bounds: list[int]) -> None:

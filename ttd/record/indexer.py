@@ -20,8 +20,10 @@ from ttd.store import codec
 from ttd.store.trace_store import TraceStore
 
 
-def index_trace(path: Path, quiet: bool = False) -> int | None:
-    """Store frames at every chunk boundary; returns the pc of the last step."""
+def index_trace(path: Path, quiet: bool = False, start: tuple[int, list, int] | None = None
+                ) -> int | None:
+    """Store frames at every chunk boundary (from chunk start[0], whose frames and previous
+    block are start[1:], if given); returns the pc of the last step."""
     with TraceStore.open(path, writable=True) as store:
         trace = Trace(store)
         t0 = time.monotonic()
@@ -36,7 +38,7 @@ def index_trace(path: Path, quiet: bool = False) -> int | None:
             sys.stderr.flush()
 
         blocks: dict[int, bytes] = {}
-        frames = trace.walk_frames(progress, blocks)
+        frames = trace.walk_frames(progress, blocks, start)
         for seq, (wire, prev) in frames.items():
             raw = store.checkpoint(seq)
             cp = codec.unpack(raw) if raw is not None else {}

@@ -265,17 +265,24 @@ class Trace:
                            self.page_bytes).materialize()
                 for mi, size in enumerate(self._mem_sizes(seq))]
 
-    def walk_frames(self, progress=None, blocks: dict[int, bytes] | None = None
-                    ) -> dict[int, tuple[list, int]]:
+    def walk_frames(self, progress=None, blocks: dict[int, bytes] | None = None,
+                    start: tuple[int, list, int] | None = None) -> dict[int, tuple[list, int]]:
         """Call stack (frames on the wire, previous block) at every chunk start, from the
         block ids alone: what the indexer stores, or what an unindexed trace (its recorder
-        was killed) gets in memory. Entry len(chunks) is the state at the end."""
+        was killed) gets in memory. Entry len(chunks) is the state at the end. `start`:
+        (chunk, frames on the wire, previous block) to walk from instead of the beginning."""
         frames: list[Frame] = []
         prev = -1
         steps = 0
         out: dict[int, tuple[list, int]] = {}
         n = len(self.chunks)
+        first = 0
+        if start is not None:
+            first, wire, prev = start
+            frames = [Frame.from_wire(w) for w in wire]
         for i, (seq, *_rest) in enumerate(self.chunks):
+            if seq < first:
+                continue
             out[seq] = ([f.to_wire() for f in frames], prev)
             ch = self.chunk(seq)
             frames = self.chunk_stack(ch, frames, prev).frames
