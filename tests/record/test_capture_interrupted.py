@@ -64,6 +64,25 @@ TICKER_WAT = """
 #: Committed calls to wait for before the signal (10 lines).
 ENOUGH = 20
 
+ECHO_WAT = """
+(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $n i32)
+    (loop $l
+      (i32.store (i32.const 0) (i32.const 64))
+      (i32.store (i32.const 4) (i32.const 1024))
+      (if (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)) (then return))
+      (local.set $n (i32.load (i32.const 8)))
+      (if (i32.eqz (local.get $n)) (then return))
+      (i32.store (i32.const 16) (i32.const 64))
+      (i32.store (i32.const 20) (local.get $n))
+      (drop (call $fd_write (i32.const 1) (i32.const 16) (i32.const 1) (i32.const 24)))
+      (br $l))))
+"""
+
 
 def _start(wasm: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen([*TTD, "record", "--capture-only", "--quiet", "--out", str(out), str(wasm)],
@@ -126,3 +145,39 @@ def test_interrupted_capture_expands_up_to_its_last_flushed_call(tmp_path, sig):
     assert q.returncode == 0, q.stderr.decode()
     v = ttd("verify", str(out))
     assert v.returncode == 0, v.stdout.decode() + v.stderr.decode()
+
+
+def test_ctrl_c_while_the_program_waits_for_stdin(tmp_path):
+    """The program echoes stdin; the test feeds it lines one at a time, then presses Ctrl-C
+    while it waits for the next: the capture stops (stdin still open) and keeps every line."""
+    wasm = tmp_path / "echo.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(ECHO_WAT))
+    out = tmp_path / "cap.db"
+    proc = subprocess.Popen([*TTD, "record", "--capture-only", "--quiet", "--out", str(out), str(wasm)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    echoed = b""
+    try:
+        for i in range(5):
+            line = f"line {i}\n".encode()
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            echoed += proc.stdout.readline()
+        assert echoed == b"".join(f"line {i}\n".encode() for i in range(5))
+        _wait_for_calls(out, proc, 10)  # 5 reads and 5 writes; the 6th read is waiting
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=20)  # without the stdin it waits for ever being closed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+    stderr = proc.stderr.read()
+    assert rc == 130, stderr
+    assert b"Traceback" not in stderr and b"interrupted" in stderr
+    cap = info_json(out)
+    assert cap["partial"] is True and cap["status"] == "interrupted" and cap["calls"] == 10
+    events = read_events(out)
+    p = ttd("expand", "--quiet", str(out))
+    assert p.returncode == 0, p.stderr.decode()
+    got = info_json(out)
+    assert got["partial"] is True and got["steps"] > 0
+    assert printed(out, events) == echoed

@@ -25,7 +25,7 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
-from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_view, memory_digest
+from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
@@ -627,7 +627,7 @@ class Recorder:
         else:
             n_chunks = seq
         final_info = {
-            "mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems],
+            "mem_sha256": [live_digest(m, store) for m in mems],
             "mem_sizes": final.mem_sizes,
             "globals": final.globals,
         }
@@ -684,7 +684,7 @@ class Recorder:
             "segment_done": segment_done, "globals": read_globals(),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
-            "final": {"mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems]},
+            "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
         }
         writer.finish()
         if self._progress is not None:
