@@ -28,7 +28,7 @@ from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
     _trap_message, _wt_functype, default_trace_path, run_info, MAX_FILES,
 )
-from ttd.record.snapshot import memory_digest
+from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import ChunkWriter
 from ttd.store import codec
@@ -42,6 +42,9 @@ WASI_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
 BATCH_CALLS = 4096
 BATCH_BYTES = 1 << 20
 FLUSH_EVERY = 0.5
+#: Seconds a host call may go on after Ctrl-C (it may be about to return) before the capture
+#: is finished without it.
+SIGINT_GRACE = 0.5
 #: What the capture's engine is configured with; part of the compiled-code cache key.
 CAPTURE_ENGINE_KEY = "capture:epoch"
 
@@ -227,6 +230,8 @@ class Capturer:
                     state["files"].setdefault(
                         read_mem(args[2], min(args[3], 4096)).decode("utf-8", "replace"), None)
                 fn = box["tramp"][f"f{k}"]
+                with lock:
+                    box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
                 try:
                     result = fn(store, *vals)
                 except wasmtime.ExitTrap as e:
@@ -236,6 +241,12 @@ class Capturer:
                 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                     self._note(state, lock, [k, args, None, [], ["trap", _one_line(e)]])
                     raise
+                finally:
+                    with lock:
+                        box["in_call"] = None
+                        abandoned = box.get("abandoned")
+                    if abandoned:  # finished by the Ctrl-C watcher, which exits the process
+                        threading.Event().wait()
                 results = list(result) if isinstance(result, (list, tuple)) else (
                     [] if result is None else [result])
                 bits = [_bits(v, t) for v, t in zip(results, rtypes)]
@@ -314,6 +325,39 @@ class Capturer:
             self._head_committed = True
         writer.call(head)
 
+        def stop_blocked() -> None:
+            """Ctrl-C while the program waits in a host call (e.g. reading stdin): wasmtime's
+            WASI cannot be woken from Python, so after a grace period the capture is finished
+            from here, up to the calls that returned, and the process exits with 130."""
+            with lock:
+                waiting = box.get("in_call")
+            if waiting is None:
+                return
+            time.sleep(SIGINT_GRACE)
+            with lock:
+                if box.get("in_call") != waiting:
+                    return  # the call returned: the program stops at its next call or loop
+                box["abandoned"] = True
+            stop_timer.set()
+            flush_pending()
+            summary = {"status": "interrupted", "exit_code": 130, "trap": None,
+                       "trap_frames": None, "invoke_results": None, "files": list(state["files"]),
+                       "capture_calls": state["calls"],
+                       "capture_seconds": round(time.perf_counter() - t0, 3)}
+            writer.call(lambda st: (st.set_info(**summary), st.commit()))
+            try:
+                writer.finish()
+            except (TraceError, OSError) as e:
+                sys.stderr.write(f"ttd: error: writing {out} failed: {_one_line(e)}\n")
+                os._exit(1)
+            if self._lock is not None:
+                self._lock.close()
+            sys.stderr.write(f"trace: {out} (capture: {state['calls']:,} import calls, "
+                             f"interrupted; `ttd expand` builds its history)\n")
+            sys.stderr.flush()
+            os._exit(130)
+        self._stop_blocked = stop_blocked
+
         stop_timer = threading.Event()
 
         def timer() -> None:  # a program that computes long after a call still gets it stored
@@ -356,7 +400,7 @@ class Capturer:
             stop_timer.set()
         flush_pending()
         final = {
-            "memories": {name: [memory_digest(m.read(store, 0, m.data_len(store))), m.data_len(store)]
+            "memories": {name: [live_digest(m, store), m.data_len(store)]
                          for name, m in _exports_of(module, exports, wasmtime.Memory)},
             "globals": {name: _global_bits(g, store) for name, g in _exports_of(module, exports, wasmtime.Global)},
         }
@@ -407,6 +451,9 @@ class Capturer:
                 if signal.SIGINT in b and not done.is_set():
                     self.interrupted = True
                     engine.increment_epoch()
+                    stop = getattr(self, "_stop_blocked", None)
+                    if stop is not None:
+                        threading.Thread(target=stop, name="ttd-capture-stop", daemon=True).start()
         threading.Thread(target=watch, name="ttd-capture-sigint", daemon=True).start()
 
         def restore() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ttd.store import codec
+from ttd.store.errors import TraceError
 
 
 class Divergence(Exception):
@@ -34,6 +35,11 @@ class CapturedTrap(Exception):
 
 class CaptureExhausted(Exception):
     """A partial capture (interrupted, killed) has no more calls: expansion ends here."""
+
+
+class CaptureUnreadable(Exception):
+    """The capture's stored calls cannot be read (a batch fails its checksum, ...): a corrupt
+    capture, reported as such rather than as a failure to write the expansion."""
 
 
 #: Largest capture batch decompressed (bounds a crafted blob).
@@ -66,37 +72,49 @@ class CaptureFeed:
     _pos: int = 0
 
     def _next(self) -> list:
+        """The next captured call; _Ended when the capture holds no more."""
         while self._pos >= len(self._events):
             try:
                 _seq, _first, n, blob = next(self.batches)
             except StopIteration:
-                if self.complete:
-                    raise Divergence("the program makes more import calls than the capture holds")
-                raise CaptureExhausted()
-            events = codec.unpack(codec.decompress(blob, max_size=MAX_BATCH))
+                raise _Ended()
+            except TraceError as e:
+                raise CaptureUnreadable(str(e)) from None
+            try:
+                events = codec.unpack(codec.decompress(blob, max_size=MAX_BATCH))
+            except TraceError as e:
+                raise CaptureUnreadable(f"corrupt capture: batch {_seq}: {e}") from None
             if not isinstance(events, list) or len(events) != n:
-                raise Divergence("a capture batch is malformed")
+                raise CaptureUnreadable(f"corrupt capture: batch {_seq} is malformed")
             self._events, self._pos = events, 0
         ev = self._events[self._pos]
         self._pos += 1
         return ev
 
-    def remaining(self) -> bool:
-        """Whether calls are left (a complete run must use every one)."""
-        if self._pos < len(self._events):
-            return True
-        try:
-            self._events, self._pos = [self._next()], 0
-        except (CaptureExhausted, Divergence):
-            return False
-        return True
+    def remaining(self) -> int:
+        """How many captured calls are left unused (a complete run must use every one)."""
+        left = len(self._events) - self._pos
+        self._events, self._pos = [], 0
+        while True:
+            try:
+                self._next()
+            except _Ended:
+                return left
+            left += 1 + len(self._events) - self._pos
+            self._events, self._pos = [], 0
 
     def answer(self, module: str, name: str, args: list[int], rtypes: list[str],
                write: Callable[[int, bytes], None]):
         """The recorded outcome of this call: results (as wasmtime-py values), after writing
         the host's bytes with write(addr, data)."""
-        ev = self._next()
         call = self.calls
+        try:
+            ev = self._next()
+        except _Ended:
+            if self.complete:
+                raise Divergence(f"import call {call} ({name}) is one more than the capture "
+                                 f"holds ({call} calls)") from None
+            raise CaptureExhausted() from None
         self.calls += 1
         try:
             k, cargs, results, regions = ev[0], ev[1], ev[2], ev[3]
@@ -104,8 +122,8 @@ class CaptureFeed:
         except (TypeError, IndexError, KeyError):
             raise Divergence(f"capture call {call} is malformed")
         if expected != (module, name):
-            raise Divergence(f"import call {call} is {module}::{name}, the capture has "
-                             f"{expected[0]}::{expected[1]}")
+            raise Divergence(f"import call {call} ({name}) is {module}::{name}, the capture "
+                             f"has {expected[0]}::{expected[1]}")
         if list(cargs) != list(args):
             raise Divergence(f"import call {call} ({name}) has arguments {args}, the capture "
                              f"has {list(cargs)}")
@@ -120,3 +138,7 @@ class CaptureFeed:
             raise Divergence(f"capture call {call} ({name}) has {results!r} for {len(rtypes)} results")
         vals = [_value(int(b), t) for b, t in zip(results, rtypes)]
         return None if not vals else vals[0] if len(vals) == 1 else vals
+
+
+class _Ended(Exception):
+    """No more batches in the capture."""

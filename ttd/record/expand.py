@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ttd.record.capture_feed import CaptureFeed
+from ttd.record.capture_feed import CaptureFeed, CaptureUnreadable
 from ttd.record.recorder import (
     EXPANSION_THREAD_STACK, RecordError, RecordOptions, Recorder, Segment,
 )
@@ -133,10 +133,18 @@ def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet:
         opts = _options(info, Path(out), quiet, use_cache)
         rec = Recorder(opts, feed=feed, data=data, segment=Segment(start, end), info=info,
                        index=index)
-        _on_big_stack(rec.run)
-        state = dict(rec.end_state)
-        state["calls_used"] = feed.calls
-        state["calls_left"] = feed.remaining()
+        try:
+            _on_big_stack(rec.run)
+            state = dict(rec.end_state)
+            state["calls_used"] = feed.calls
+            # a segment that stopped at its last chunk has not run to the end: nothing to count
+            state["calls_left"] = feed.remaining() if not state.get("segment_done") else 0
+        except CaptureUnreadable as e:
+            raise RecordError(f"{capture_path}: {e}") from None
+        except RecordError as e:  # the capture's path first, as the outcome checks say it
+            if str(e).startswith(f"{capture_path}: "):
+                raise
+            raise RecordError(f"{capture_path}: {e}", kept=e.kept) from None
         return state
 
 
@@ -366,13 +374,16 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
 
 def _check_outcome(path: Path, info: dict, state: dict) -> None:
     """The re-execution must end as the capture did: same exit or trap, every call used."""
-    where = f"at step {state.get('steps', 0):,}"
+    # the run's last step (the trapping one after a trap): where it ended
+    where = f"at step {max(int(state.get('steps') or 0) - 1, 0):,}"
+    left = int(state.get("calls_left") or 0)
+    if left:  # also in a partial capture: its run made every call it holds
+        used = int(state.get("calls_used") or 0)
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the program "
+                          f"ended after {used:,} import call{'s' if used != 1 else ''}, the "
+                          f"capture has {used + left:,} (import call {used:,} was not made)")
     if info.get("status") != "complete":
         return  # interrupted or killed: expanded up to the capture's last call
-    if state.get("calls_left"):
-        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the program "
-                          f"ended with {info.get('capture_calls', 0) - state.get('calls_used', 0)} "
-                          f"captured import calls unused")
     want = (info.get("exit_code"), info.get("trap"))
     got = (state.get("exit_code"), state.get("trap"))
     if want != got:

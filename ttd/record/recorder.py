@@ -25,7 +25,7 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
-from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_view, memory_digest
+from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
 from ttd.store import codec
@@ -63,6 +63,30 @@ EXPANSION_TIME_LIMIT = float(os.environ.get("TTD_EXPAND_TIME_LIMIT") or 6 * 3600
 #: Bytes one linear memory may grow to in a re-execution; tables' elements.
 EXPANSION_MEMORY_LIMIT = 1 << 32
 EXPANSION_TABLE_LIMIT = 1 << 24
+
+
+def _captured_memory_peak(info: dict | None, mod, n_mems: int) -> int:
+    """Bytes each linear memory of a re-execution may grow to: as large as the captured run's
+    memories ended (memories never shrink, so that is their peak) when the capture says so for
+    every memory of the module, else EXPANSION_MEMORY_LIMIT. A capture whose module grows
+    further than its run did has diverged, and must not cost gigabytes to find out."""
+    final = (info or {}).get("capture_final")
+    mems = final.get("memories") if isinstance(final, dict) else None
+    if (info or {}).get("status") != "complete":
+        # an interrupted run's memories ended where it stopped, which can be mid-computation:
+        # its re-execution goes on to the next import call, and may grow them before it
+        return EXPANSION_MEMORY_LIMIT
+    if not isinstance(mems, dict) or not n_mems:
+        return EXPANSION_MEMORY_LIMIT
+    exported = {e.index: e.name for e in mod.exports if e.kind == "memory"}
+    peak = 0
+    for i in range(n_mems):
+        entry = mems.get(exported.get(i, ""))
+        size = entry[1] if isinstance(entry, list) and len(entry) == 2 else None
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return EXPANSION_MEMORY_LIMIT  # a memory the capture did not measure
+        peak = max(peak, size)
+    return min(peak, EXPANSION_MEMORY_LIMIT)
 
 
 class SegmentDone(Exception):
@@ -235,7 +259,9 @@ class Recorder:
             except (OSError, TraceError):
                 pass
         if isinstance(exc, RecordError):
-            return RecordError(f"{exc}; no trace written") if removed else exc
+            # an expansion writes a file of its own beside the capture, which it keeps: saying
+            # "no trace written" would read as if the capture were lost
+            return RecordError(f"{exc}; no trace written") if removed and self.feed is None else exc
         if not isinstance(exc, (TraceError, OSError, sqlite3.Error)):
             return exc  # Ctrl-C twice, a bug: as it is (a killed recorder keeps its trace too)
         reason = _one_line(exc)
@@ -296,7 +322,8 @@ class Recorder:
             linker.define_wasi()
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
-            store.set_limits(memory_size=EXPANSION_MEMORY_LIMIT + (1 << 26),
+            peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))
+            store.set_limits(memory_size=max(peak, inst.layout.pages << 16),
                              table_elements=EXPANSION_TABLE_LIMIT)
             self.deadline = time.monotonic() + EXPANSION_TIME_LIMIT
             self._define_fed_imports(store, linker, inst, box)
@@ -522,7 +549,9 @@ class Recorder:
         if recording:
             writer.boundary(capture(0, full=True))
 
-        from ttd.record.capture_feed import CapturedExit, CapturedTrap, CaptureExhausted, Divergence
+        from ttd.record.capture_feed import (
+            CapturedExit, CapturedTrap, CaptureExhausted, CaptureUnreadable, Divergence,
+        )
 
         exit_code, trap, trap_pc, status = 0, None, None, "complete"
         old_handler = None
@@ -551,8 +580,12 @@ class Recorder:
                                   f"at step {self._step_now(block_steps, layout, tpi, store):,}; "
                                   f"the capture's run took {((self.base_info or {}).get('capture_seconds') or 0):.2f} s")
             except Divergence as e:
-                raise RecordError(f"the expansion diverged from the capture at step "
-                                  f"{self._step_now(block_steps, layout, tpi, store)}: {e}")
+                # raised inside an import call: the block that ends with the call instruction
+                # is the last one started, and the call is its last step
+                step = max(self._step_now(block_steps, layout, tpi, store) - 1, 0)
+                raise RecordError(f"the expansion diverged from the capture at step {step:,}: {e}")
+            except CaptureUnreadable as e:
+                raise RecordError(str(e))
             except CapturedTrap as e:
                 trap = str(e)
                 exit_code = 134
@@ -600,7 +633,7 @@ class Recorder:
         else:
             n_chunks = seq
         final_info = {
-            "mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems],
+            "mem_sha256": [live_digest(m, store) for m in mems],
             "mem_sizes": final.mem_sizes,
             "globals": final.globals,
         }
@@ -658,7 +691,7 @@ class Recorder:
             "segment_done": segment_done, "globals": read_globals(),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
-            "final": {"mem_sha256": [memory_digest(m.read(store, 0, m.data_len(store))) for m in mems]},
+            "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
         }
         writer.finish()
         if self._progress is not None:
