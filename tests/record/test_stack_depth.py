@@ -235,3 +235,100 @@ def test_stack_too_small_for_the_instrumented_frames_is_an_error(tmp_path, monke
     with pytest.raises(RecordError, match=r"ran out of Wasm stack entering a function [\d,]+ "
                                           r"frames deep"):
         expand_trace(trace, jobs=1, quiet=True, use_cache=False)
+
+
+# ---- the counter itself ------------------------------------------------------------------
+
+WAT_DIR = Path(__file__).resolve().parents[1] / "wat"
+FAMILIES = sorted(p.stem for p in WAT_DIR.glob("*.wat") if p.stem != "trap")
+
+
+def _run_counted(wasm: bytes, instrumented: bool, tmp_path: Path) -> int:
+    """Run _start of the instrumented module (hooks that only empty the buffers) or of the
+    probe; the depth counter when it returns."""
+    from ttd.record.depth import depth_probe
+    from ttd.record.instrument import EXPORT_PREFIX, instrument
+    from ttd.record.recorder import _wt_functype
+
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.stdout_file = str(tmp_path / "stdout")
+    store.set_wasi(wasi)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    if not instrumented:
+        exports = linker.instantiate(store, wasmtime.Module(engine, depth_probe(wasm))).exports(store)
+    else:
+        inst = instrument(wasm)
+        exports = linker.instantiate(store, wasmtime.Module(engine, inst.wasm)).exports(store)
+        lay = inst.layout
+        tpi, tpv = exports[EXPORT_PREFIX + "tpi"], exports[EXPORT_PREFIX + "tpv"]
+        hooks = exports[EXPORT_PREFIX + "hooks"]
+
+        def flush() -> None:
+            tpi.set_value(store, lay.id_base)
+            tpv.set_value(store, lay.val_base)
+        hooks.set(store, 0, wasmtime.Func(store, wasmtime.FuncType([], []), flush))
+        for k, ht in enumerate(lay.hook_types):
+            hooks.set(store, 1 + k, wasmtime.Func(store, _wt_functype(ht), lambda *a: None))
+    exports["_start"](store)
+    return exports[EXPORT_PREFIX + "depth"].value(store)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("instrumented", [True, False], ids=["instrumented", "probe"])
+def test_every_way_out_of_a_function_is_counted(tmp_path, family, instrumented):
+    """Returns, branches to the function label (br, br_if, br_table), the end, tail calls,
+    and frames an exception unwound: after _start returns, the depth is 0 again."""
+    wasm = wasmtime.wat2wasm((WAT_DIR / f"{family}.wat").read_text())
+    assert _run_counted(wasm, instrumented, tmp_path) == 0
+    assert (tmp_path / "stdout").read_text() == (WAT_DIR / f"{family}.expected").read_text()
+
+
+def test_the_counter_is_part_of_the_instrumented_modules_cache_key(tmp_path, monkeypatch):
+    import ttd.record.depth
+    from ttd.record import module_cache
+
+    module_cache._code_fingerprint.cache_clear()
+    before = module_cache._code_fingerprint()
+    changed = tmp_path / "depth.py"
+    changed.write_bytes(Path(ttd.record.depth.__file__).read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(ttd.record.depth, "__file__", str(changed))
+    module_cache._code_fingerprint.cache_clear()
+    try:
+        assert module_cache._code_fingerprint() != before
+    finally:
+        monkeypatch.undo()
+        module_cache._code_fingerprint.cache_clear()
+
+
+EXITS = """
+(module
+  (memory (export "memory") 1)
+  (func $brif (param i32) (result i32)
+    (i32.const 7) (br_if 0 (local.get 0)) (drop) (i32.const 8))
+  (func $brtable (param i32) (result i32)
+    (block $a (result i32)
+      (block $b (result i32)
+        (br_table $a $b 2 (i32.const 5) (local.get 0)))  ;; 0: $a, 1: $b, else: the function
+      (drop) (i32.const 6)))
+  (func $tail (param i32) (result i32) (return_call $brtable (local.get 0)))
+  (func $ret (param i32) (result i32) (if (local.get 0) (then (return (i32.const 1)))) (i32.const 2))
+  (func $br (result i32) (i32.const 3) (br 0))
+  (func (export "_start") (local $i i32)
+    (loop $l
+      (drop (call $brif (local.get $i)))
+      (drop (call $brtable (local.get $i)))
+      (drop (call $tail (local.get $i)))
+      (drop (call $ret (local.get $i)))
+      (drop (call $br))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 4))))))
+"""
+
+
+@pytest.mark.parametrize("instrumented", [True, False], ids=["instrumented", "probe"])
+def test_branches_taken_to_the_function_label_are_counted(tmp_path, instrumented):
+    """br_if and br_table leave the function only when they take its label (each index)."""
+    assert _run_counted(wasmtime.wat2wasm(EXITS), instrumented, tmp_path) == 0

@@ -298,11 +298,13 @@ def _wasmtime_version() -> str:
 def _code_fingerprint() -> str | None:
     """A hash of the source of everything that decides the instrumenter's output; None if
     it cannot be read (then instrumented modules are not cached)."""
+    import ttd.record.depth
     import ttd.record.instrument
     import ttd.record.schedule
     import ttd.wasm
 
-    files = [Path(ttd.record.instrument.__file__), Path(ttd.record.schedule.__file__)]
+    files = [Path(ttd.record.instrument.__file__), Path(ttd.record.schedule.__file__),
+             Path(ttd.record.depth.__file__)]
     files += sorted(Path(ttd.wasm.__file__).parent.glob("*.py"))
     h = hashlib.sha256()
     try:
