@@ -20,6 +20,9 @@ counted, as the plain run has no Wasm frame for an import either.
 
 from __future__ import annotations
 
+import bisect
+from typing import Callable
+
 from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
 from ttd.wasm.module import Module, parse_module
 from ttd.wasm.operators import Operator, decode_ops, unsupported
@@ -145,6 +148,12 @@ def reentry_points(names: list[str], opener_of: dict[int, int]) -> list[int]:
 def depth_probe(data: bytes) -> bytes:
     """The module with a depth counter only, exported as __ttd_depth, and its memories as
     __ttd_mem<i>: as few added instructions as can count (a re-run of the plain module)."""
+    return depth_probe_mapped(data)[0]
+
+
+def depth_probe_mapped(data: bytes) -> tuple[bytes, Callable[[int], int | None]]:
+    """depth_probe, and a map from the probe's module offsets to the original module's (of
+    the instruction there; None inside added code), to compare backtraces."""
     from ttd.record.instrument import EXPORT_PREFIX
     from ttd.record.instrument import _match_constructs, _CONTROL
     from ttd.wasm import encode
@@ -153,6 +162,8 @@ def depth_probe(data: bytes) -> bytes:
     depth = m.num_imported_globals + len(m.globals)
     tags = has_tags(m)
     bodies = []
+    runs: list[tuple[int, int, int]] = []  # (offset in the code payload, original, length)
+    size = len(encode_uleb(len(m.bodies)))
     for body in m.bodies:
         offs, names, imms = decode_ops(data, body.code_start, body.end)
         ctrl = [i for i, name in enumerate(names) if name in _CONTROL]
@@ -169,37 +180,58 @@ def depth_probe(data: bytes) -> bytes:
             extra.append(saved)
         after = set(reentry_points(names, opener_of)) if tags else set()
         out = bytearray(entry_code(depth, None, saved))
+        body_runs = []  # (position in out, original offset, length)
+
+        def copy(lo: int, hi: int) -> None:
+            if hi > lo:
+                body_runs.append((len(out), lo, hi - lo))
+                out.extend(data[lo:hi])
         a = 0
         for j in sorted(set(points) | after):
-            out += data[offs[a]:offs[j]]
+            copy(offs[a], offs[j])
             if j in points:
                 out += exit_code(points[j], depth, tmp if tmp is not None else 0)
-            out += data[offs[j]:offs[j + 1]]
+            copy(offs[j], offs[j + 1])
             if j in after:
                 out += reset_code(depth, saved)
             a = j + 1
-        out += data[offs[a]:offs[len(names)]]
+        copy(offs[a], offs[len(names)])
         locals_raw = data[body.locals_start:body.code_start]
         count, pos = read_uleb(locals_raw, 0)
         decl = encode_uleb(count + (1 if extra else 0)) + locals_raw[pos:]
         if extra:
             decl += encode_uleb(len(extra)) + b"\x7f"
         code = decl + bytes(out)
-        bodies.append(encode_uleb(len(code)) + code)
+        head = encode_uleb(len(code))
+        base = size + len(head) + len(decl)
+        runs += [(base + at, orig, n) for at, orig, n in body_runs]
+        bodies.append(head + code)
+        size += len(head) + len(code)
 
     exports = [encode.name(EXPORT_PREFIX + "depth") + b"\x03" + encode_uleb(depth)]
     for i in range(m.num_imported_memories + len(m.memories)):
         exports.append(encode.name(f"{EXPORT_PREFIX}mem{i}") + b"\x02" + encode_uleb(i))
     glob = b"\x7f\x01\x41\x00\x0b"
-    return _rebuild(m, data, {6: [glob], 7: exports}, encode_uleb(len(bodies)) + b"".join(bodies))
+    wasm, code_at = _rebuild(m, data, {6: [glob], 7: exports},
+                             encode_uleb(len(bodies)) + b"".join(bodies))
+    starts = [code_at + at for at, _orig, _n in runs]
+
+    def original(offset: int) -> int | None:
+        i = bisect.bisect_right(starts, offset) - 1
+        if i < 0 or offset - starts[i] >= runs[i][2]:
+            return None
+        return runs[i][1] + offset - starts[i]
+    return wasm, original
 
 
-def _rebuild(m: Module, data: bytes, extra: dict[int, list[bytes]], code: bytes) -> bytes:
+def _rebuild(m: Module, data: bytes, extra: dict[int, list[bytes]], code: bytes
+             ) -> tuple[bytes, int]:
     """The module with items appended to some sections (created where missing) and its
-    code section replaced; custom sections dropped."""
+    code section replaced; custom sections dropped. Also where the code payload starts."""
     order = [1, 2, 3, 4, 5, 13, 6, 7, 8, 9, 12, 10, 11]
     raw = {s.id: data[s.start:s.end] for s in m.sections if s.id != 0}
     out = bytearray(b"\x00asm\x01\x00\x00\x00")
+    code_at = len(out)
     for sid in order:
         if sid == 10:
             payload = code if m.bodies else raw.get(10)
@@ -213,6 +245,9 @@ def _rebuild(m: Module, data: bytes, extra: dict[int, list[bytes]], code: bytes)
         else:
             payload = raw.get(sid)
         if payload is not None:
-            out += bytes([sid]) + encode_uleb(len(payload)) + payload
-    return bytes(out)
+            out += bytes([sid]) + encode_uleb(len(payload))
+            if sid == 10:
+                code_at = len(out)
+            out += payload
+    return bytes(out), code_at
 

@@ -247,15 +247,16 @@ def overflow_depth(path: Path, info: dict, data: bytes) -> int | None:
     counter added (ttd.record.depth.depth_probe). The counter's code can cost a function a
     few bytes of frame (Cranelift's choice, seen in outer functions, not in recursing ones),
     so the probe runs on the capture's stack size, then 16, 32, ... bytes more and less,
-    until it overflows where the capture did: the same innermost 20 functions. None: the
-    capture overflowed in an import call (from before trap_in_import was noted)."""
+    until it overflows where the capture did: the same innermost 20 functions, at the same
+    calls. None: the capture overflowed in an import call (from before trap_in_import was
+    noted)."""
     import wasmtime
 
     from ttd.record.capture import PLAIN_WASM_STACK
-    from ttd.record.depth import depth_probe
+    from ttd.record.depth import depth_probe_mapped
 
-    probe = depth_probe(data)
-    want = [f[0] for f in info.get("trap_frames") or []]
+    probe, original = depth_probe_mapped(data)
+    want = [_plain_frame(f) for f in info.get("trap_frames") or []]
     compiled = None
     first = None
     for k in range(PROBE_TRIES):
@@ -273,7 +274,8 @@ def overflow_depth(path: Path, info: dict, data: bytes) -> int | None:
         outcome, frames, depth = _probe_run(path, info, data, engine, module)
         if outcome is None:
             return None
-        if outcome == "overflow" and [f for f, _ in frames] == want:
+        frames = [(f, None if pc is None else original(pc)) for f, pc in frames]
+        if outcome == "overflow" and frames == want:
             return depth
         if first is None:
             first = outcome if outcome != "overflow" else \
@@ -282,7 +284,16 @@ def overflow_depth(path: Path, info: dict, data: bytes) -> int | None:
             break  # not a matter of stack size
     raise RecordError(f"{path}: cannot tell how deep the captured run was when it ran out of "
                       f"Wasm stack: re-running the plain module, {first}, not where the capture "
-                      f"did (entering function {want[0] if want else '?'})")
+                      f"did (entering function {want[0][0] if want else '?'})")
+
+
+def _plain_frame(frame) -> tuple:
+    """A captured backtrace frame as (function, module offset or None)."""
+    try:
+        func, off = frame
+    except (TypeError, ValueError):
+        return (None, None)
+    return (func, off if isinstance(off, int) and 0 <= off < 1 << 63 else None)
 
 
 def _probe_engine(stack: int):
