@@ -3,7 +3,10 @@
 A rewrite that makes the instrumenter faster must not change what it produces (traces store
 the schedule; cached instrumented modules are keyed by the input). The expected digests were
 computed with the instrumenter as it was before it was optimised (commit dcf79fd), for each
-module in tests/programs and each WAT program in tests/wat, plain and with `reads`.
+module in tests/programs and each WAT program in tests/wat, plain and with `reads`; re-pinned
+when the call-depth counter was added (ttd.record.depth: code at every function entry and
+exit, two globals; the schedule and the original pcs did not change, only the bytes and
+where instructions landed).
 
 A module whose own bytes changed (a rebuilt program, another wat2wasm) is skipped, not failed:
 re-pin it with `python -m tests.record.test_instrument_pinned` after checking that the change
@@ -28,144 +31,144 @@ ROOT = Path(__file__).resolve().parents[1]
 PINNED = {
     "bench_lz.wasm": (
         "5433ad9210acdd4278abfc4c3e945eaa2a90fc6f984a0bd7fcc8c5c6c2f7d68a",
-        "79a0d0e74c10a65dbb9f4bde2876c3bc95a996c65159c0563ded61d67274671f",
-        "e0124d097522aebf5753dd475be7f748406d43302160d7313c0ae112aca30ca1"),
+        "50597adcf65848b06ee1d11022b68ac1956ab0d792e8208b0c1761258019a5c3",
+        "0f900b9254524a61e7bd693c976a536253ba62a95ee3a903561943f0d83dfeec"),
     "bench_lz_o2.wasm": (
         "7231026e694a97c73d53cd8899a4d3bfb36fbb4c7d7eeb9ea7a5a28127375191",
-        "d5dd4d6ea4951639b7f3d395e8f540192825a2b809ce993f4b137215bc3bae62",
-        "915d9e4102cf3878deae47f63868939705d1eefddd65207a3325b9a09babd0b8"),
+        "0f6f93ca77a8b5aa9bdbd5e565b806fa2fcb8c31081c98ef39ce0b85d5886a27",
+        "1911073e3649861691205abb6940804f9b57ea7a75f1d0c7a44cbe7d1c39c614"),
     "bench_recurse.wasm": (
         "bbadd54f0f8a14f3957ef3a08e2a424b29563330e2350b833646432af4e6fbfa",
-        "a3015267bab45b261ebfa0849038274c400c8ffda698c5d282a6975552f9e736",
-        "586d0f25dba611b90dc85b03c0aacb905407cb6b5416c6fdb9d7f13d0c32ad8d"),
+        "58ab40f1a98bb126a6a7bc9c35bfafe5d669c0cc7559e46af5edbeee116a1119",
+        "d6d4d336d48b5a80df1632691ad8062d2bea4d2d453265dd03f463dd99467541"),
     "bench_recurse_o2.wasm": (
         "9a2c989bcc8634f4899f6cedfe575a1b1756556064571e5305aadb2841f0c1ce",
-        "2b6a3342b989862b81018ac647b56c8a79eec98820acb9b2d5f5ab80ea3936d5",
-        "77a2e55a20c36a4cc01ad28e474b13752851977bb7c494228c5b4a00b07dd050"),
+        "c346cec967ae0ac7436e1279495f7b289474f057fd41375ec5a885dc4e185e89",
+        "13106da2d071bf18dd41f1c4d9b8dc46d0ffcbcf9735490f45b4ecbf25cfd2db"),
     "bench_sieve.wasm": (
         "7f7529bb678bc99964a67320bf99570132d73b44737d082345d6f30ae96a3174",
-        "4c36f631139c7c8df9517dc79328a24969a5aa8b45100dbd0a00d145e7ae42d5",
-        "7545b95522b03dd00eafd32261750e51747e82946d55c8e1199986040ed2e369"),
+        "e8d68d34a2a2f7f14bb1ba09ab57a83ff18246f564e00c6b240e57e538d897df",
+        "41a085d9b3190ed58c87879f70385eb1d6c9c4a9f77b08f58c15e9659d30c303"),
     "bench_sieve_o2.wasm": (
         "9f0f2e15c485554a1527e20e314a20ac84590bd8316b6ac3814a8dd5b2441a05",
-        "00c81ea0d84c73be6c1560c98befc4ffe032f2902b9714f658217bebdbd1f004",
-        "7020b1f2f5e9b1774f22f6e960c0c099c44ecb34e2b7d4c3807ed97341ad7f66"),
+        "17f4947cab0f3a172a22a00b2ff56328f5f821c5686e923c6cb5cd98c78ecbf5",
+        "24e91766b0aba89b152f1b4be1e533b3d070bb8d848e8d82e9e4c932691f3e5d"),
     "bench_sort.wasm": (
         "d9c1b73560720145eaa8183081f7ca4aeb4177290747b65016310dc0648dc224",
-        "80a859fbd4ba1b73a9f0dd1dc6fd4a11910e77172b4595efd4135ab2dca3e57f",
-        "a4fb6de1c6b56c5ac61935ae40349dbc652bea68de0ac05b52ded4e658893e30"),
+        "23c8c0d99c2d6156444951df9368c5cf8f2706d44756b6d8e9358ebbfa102eaa",
+        "b5f64d7a0db66e6cbe045d350aee6061c88ae6704a4a9bd95351a67cb9996a08"),
     "bench_sort_o2.wasm": (
         "520ed995a44ebdd2e50813fcd359033f9d8238aae90f3614b069df41ada2da9b",
-        "9efd8bc982aab69a6fe012a08e781597ad33050daeeb663d327779888da95bd8",
-        "4e242483bf5f6575c8d2ccfe34b0fe9d05fcda2b0269d901ad692d65a2e726ea"),
+        "41ee20609522360d52ec03e12ec1daffa16675e909e824c281118ac694bfd3d6",
+        "3d4bcfa0caa9c22277dd08e171081c306bce52cb78be9f61cc70e9846a3773ce"),
     "envargs.wasm": (
         "22a193b2697d7e645c9a565b6c0703034a37e792aab46566ffef1fd0226e3171",
-        "fa2da0e4d221cce373ac91b3760274bd754f082f8a87e1cbf56c8de28e5a224d",
-        "a9193a87b6957a627cb9b60386f1427c1c88ae62ba391ee57ad11da97389c275"),
+        "a3eb6ae1add6b793f3f81a1967c4a157b90cc41344e6f9f1ea8310263d80e495",
+        "23e79745744c3526d75925621f85f45638538f068cb9dee34ce8e7c90e68a6cc"),
     "exit3.wasm": (
         "bf3d55bd56e15b3054c58f03372a956ff2b0b0680d84c915fbfb6cb04eac5424",
-        "de491a7c16b7c7574070a0404604ad81ec6cb9ae55e1d819b4da2230060aa708",
-        "2d448e5a7beab27ded385e00c8c471603c27d2180f9da9985d1a989a96ffa2d5"),
+        "00344cb2c08fe40475249235c7fe23ad307f122096394bd9d93fb220b335f543",
+        "796cc3f1e1f1ac56afa41b9f5ba38710b8fce440de4a5c773727740dfc565d83"),
     "fib.wasm": (
         "d38a90c464daf4360471af5bfd4f8ec14d3d03a59e3d3ff4b7cbe82eade78487",
-        "a825d990e4ca2afacd36a4b29718a3d575f2b70d5d95373d6e101e225d6b2556",
-        "387cbf137f6f2d3147b46590aff842d17b814ffcf562046d48ec43d19c9910f5"),
+        "365cfe5b03a5a320980d514142ee00ef60cf2961a6cefd01b43443658cbfd29b",
+        "930ae1a2ee65d73cf6812a2ba897839d55270e5834804c520633fa2706100139"),
     "files.wasm": (
         "ca83d75927ed869f720281a55b4a51d1b9d79a3d7324b786ff4a22e0c03e52c7",
-        "e994927b80b53566def312e8dc193fe8dc52f00120a84166120c99d2741037e1",
-        "fc2c6984f1bd4a72c5a5d3eacfa3b9fdd3a23e9351540be408e8590dc61fa003"),
+        "bc36e6e14fa19e60a0fb5bbfd7bb1a66bdeed0c81d24e804655536eceac3a90b",
+        "1de280b4f00e78f39f3e1c82cf265e8b8892462430c2b78910128cfc95f6a89b"),
     "heap.wasm": (
         "0b1a3ebb5784d2f593a962cc03bee4389fc838e22835ccb7738cbd446d6d41a9",
-        "f156bb8e3a75f25b245d0b315566474463f7d0be5c6116fbaeb2d82a47ea293c",
-        "e87a4659ec3fe7b78f974d1a260689a43805cf2889e9d2ccd05fbbf602eed063"),
+        "bae514a2d0242b402ace88642f545c1331a769fe46d29edf9812c692aa12189d",
+        "3905f90fc028bcac7df07d09bb74a29d5759502a7cb4976cdc2311d218a6aaac"),
     "opstack.wasm": (
         "65eeaa362c7565dee08428ff34ef5c66e7ae7585695718bdcf013e55caedf5d6",
-        "109819edcd6de7bd31189bedf84d3fd72c9a97779d84145e92ddb1fba775cf5d",
-        "14561fac953bbd6bccd1aa54e64b1c2043a53fd733a43372927f254343a0cd92"),
+        "9265d3c96101317266a00fd7c9566dd6f4b3ced3e3b078c8a1a63cec4b11c66f",
+        "efb4f191707b010750a8ab297e6ad5a949c9c996b6f9be4b14f175d590149293"),
     "sqlite_driver.wasm": (
         "182b84ea3525aa8e93e249f05b5eba33b99535b0e9770f287c064b7eb4a46f55",
-        "5bda8d84bc1650513ac5bb285e5ee9961fe89252386c6f79986a54fd88ce9ab0",
-        "cd8212d35d7b55005d04f452a92122d278648bf4e5fb8737a3b90b426681be75"),
+        "d01162feee6b4846d2f654cc73fef0286bd3d05a9f07eea101f725db57c9484b",
+        "5da31214f50ccaae7980ed65721ffb12d67bc68149307c65073596293e1a0eaf"),
     "stdin_wc.wasm": (
         "891ee1f70e4ee8295519a0a6722bb6b7ab0f39c85b516760755727b9fb8bf7c0",
-        "05fa5e053742ce2249d02857ebe9f65c58fc2efd18597bda1d4938c36a59bbca",
-        "95cf7bc0da040a487b19defb58911ba140ec7bba16a4bd609c29310363a3406f"),
+        "f1ad8b0bf467c9266527e8519a4f43353c9c448d297c8b7ce5dd3bbaa4ee8fb7",
+        "df0d6b80909862db564acbd06216a1fd0e21be0a87aa09f1e8527faf3920ab60"),
     "strings.wasm": (
         "e8c5a00255941b8dc6e6505469cc51a00f9fb804e981d9ad7c10c63135c4f3d6",
-        "674f9907856856219cb5683dbb4e5d3e6a0d377fbcfad96d1949b15865c33b8b",
-        "c615609060699fdbde03a443abdb1febba60da7198deab174225d4a8c5c1a3c6"),
+        "94b8bda16d70105a89e1290b1fdbc78e92ef78884b35c5b5194fdaf0f8649e2c",
+        "a8d09d9c9d31bbe90515a7d0063279ac2a08d50564e7120480184dc03473fdcf"),
     "trap.wasm": (
         "0f85dbc1c73c380021d85706eb6485ec7a34fa8620778c6e4a5aa5da90dd62b9",
-        "caf39184c42a4663a9d399f14de678ba157f2c2b6c415a193c5b1b50bd1c391d",
-        "ce5b3f14ad3274e6b317427a899bec5453b49dba1ae7b1cfcf3cb924516af4de"),
+        "7905e0c71d87459dc8e1e3ea8018c678c4fe11fbc1ab07c149df3ed66e7db0bc",
+        "67916cd0e3dfb25a231db065ae40bb9a3492ed6d4e8758fa49c5781e72b8ba8c"),
     "wild.wasm": (
         "df21ff6f7f4c797615b99fd81d168e9163ab00592e3e7e0649d5a3aec0cd6b00",
-        "6595898259590bed45f6995261dfa7c4df368ae4ac482faa065850a6c68e02be",
-        "a7ac10f3e1d9b7bf66f33fd7aa667c971a6a8560fb2d8df72997aa3e7fba581a"),
+        "a265a59d71694e89ff5eab11d0cca27a90af914377b70d3641ec9acc9401fab4",
+        "ce5ee37f9f6e90908bcfec2f820027b21283924dc1d0021e78fd040d218615ac"),
     "zlib_example.wasm": (
         "12add4a6e11ed536ae09760ec08136daafb0d6aaf70cb153780db795a4e7294e",
-        "1f3e1c3ddff7796241c2c24b0e7baab2b934d6fd1c5ce8646c396ee18ae7aac8",
-        "f7879a84cc79966a28a2293424a49b919460392c8a10c1b2a82d05dd4b3f482e"),
+        "7d7d0a0e7efe343b71b1cbf3c1cecce66b2462d95f54ba82223722c75acb7682",
+        "206e9b6f7d30ff980a37df7010d7d62bfb718d5c7cc08b273fe4772cf8283594"),
     "bulk.wat": (
         "74d21eba952079734308c094f5b10e410e8ab201f72db3be08259878631cc6b7",
-        "602fcee6c078822b999ae6773a41ad1c2ce73ff5c4f6413b86b6747b2b8df95b",
-        "eb8d50d1a0c1ec4973ee27ae2e97e0231f44d0afcb511222c205ba7cb0402e1e"),
+        "4183a1c781fd4ee6de9b034353283951dd9333a2901f71fc74bf04e812139f03",
+        "5fa5f17dc0dcdeec1b459534ad4e32e2db0a8e0f034a38b59819d29ceddf1a8f"),
     "calls.wat": (
         "e086420df02a4a26774f1e0eeae6846be9751beb2fadf2088472c73d0b4ee3d8",
-        "a50c298ceff63a0674e3f80f66916a0d7182b62d3a736334f8a7be1bfa8b070e",
-        "a50c298ceff63a0674e3f80f66916a0d7182b62d3a736334f8a7be1bfa8b070e"),
+        "c5839afcb117efc53dcf32a156436f0fbc6f18154fb2003d3b889ccceeffbd1b",
+        "c5839afcb117efc53dcf32a156436f0fbc6f18154fb2003d3b889ccceeffbd1b"),
     "control.wat": (
         "df785a98e8f6aebe202411f543c6886ba3f9e595da5a75173ad3c821ac0d8c88",
-        "9047ea5ff839f0591cdfb1650e137c89aa013fc278743f723d997d9a43afab14",
-        "9047ea5ff839f0591cdfb1650e137c89aa013fc278743f723d997d9a43afab14"),
+        "c3e5d9e086a2117a36bff552ec77cec5d90bf3914f2be667cc05ffa0bc828da9",
+        "c3e5d9e086a2117a36bff552ec77cec5d90bf3914f2be667cc05ffa0bc828da9"),
     "exceptions.wat": (
         "a1692c47971a3c5b20ead04a41c79bb18545b78a6e8a112a7545539050daf367",
-        "2f6623c6bb388d54bb4d8804b8a689c01fade80ee581146fc3afea3d1aa28474",
-        "2f6623c6bb388d54bb4d8804b8a689c01fade80ee581146fc3afea3d1aa28474"),
+        "81abcd34af026ed3738b0bc8716ec68fc469775377ed34516f8f05c8776b3950",
+        "81abcd34af026ed3738b0bc8716ec68fc469775377ed34516f8f05c8776b3950"),
     "locals_globals.wat": (
         "7699d12b3689131484d2d506355cc03bf02cbc02bfa57a17c3b82f65cd9f3afa",
-        "ed3d7656c343307455f4ba543cb184367aaeece8fe99c316a7d493de17714094",
-        "ed3d7656c343307455f4ba543cb184367aaeece8fe99c316a7d493de17714094"),
+        "7ea00870308d95c66428734c30671f2249b838e0704d3d06b0d4d56f319312d5",
+        "7ea00870308d95c66428734c30671f2249b838e0704d3d06b0d4d56f319312d5"),
     "memory.wat": (
         "8fb3df9250acb578b8ec55c58e8f949bed5955f8d937a37075f1ee402e51853b",
-        "04142b941eb62012480e8fbe065d25d0a316affbcd8f1bd02c637d8264c83b93",
-        "f72fd229218d41444f03fad573511704175e6f41326bc9d0ce002d204b14cbd3"),
+        "37cbe26e4dcd51b96c61a5b2116d7b42da7906c0de14f889df57364047b6c3cb",
+        "34b485609be6cadc8c089400f32eca46843c2e26877011159367b6cd480ef4ea"),
     "multimemory.wat": (
         "d83af071f7dfa5a3704e8d140c75732ee7fbf39476c0549d59d339d5830cf514",
-        "c5b8afa95787afb926d0a85864589da50d1239172740e697825467bbe723db95",
-        "8e6b43cbc344d847db20694076a0816799670087ff89f63c56446a6dba605a82"),
+        "5b320abdec2d97ef5ad805ba6778067fbf764068363ce91b778cd86a4f4681c6",
+        "5cde84bf49e33ac7b2153d1844139157bd28858fc621078a43244c74a8b11704"),
     "multivalue.wat": (
         "2382c9d561335a2a78b1312f8f8d88e64e1f354ef107ec2c566f1fdaad86383a",
-        "c95d1df50e18900fb44ab56cdba20b9636dc5ecb8bbc8c6e56afd3e49b0804d9",
-        "c95d1df50e18900fb44ab56cdba20b9636dc5ecb8bbc8c6e56afd3e49b0804d9"),
+        "7ce46302c0d10a30a93a440e1fa796475bdb1f8cc8b58b584ac7091398c3fd60",
+        "7ce46302c0d10a30a93a440e1fa796475bdb1f8cc8b58b584ac7091398c3fd60"),
     "numeric.wat": (
         "7675b1c61724f3169d81317ff51d9dce5b7f6d87b3c63e968b4481c0059a63b2",
-        "d2145159143b001758484723fed5ab1cb4c3f26ec9a67086c1e18c6b703ca195",
-        "d2145159143b001758484723fed5ab1cb4c3f26ec9a67086c1e18c6b703ca195"),
+        "ab2f5f1aeb3b0235833eb943c08788ddcc55ab2f21ad608ef8cc75facd021850",
+        "ab2f5f1aeb3b0235833eb943c08788ddcc55ab2f21ad608ef8cc75facd021850"),
     "reftypes.wat": (
         "6cbc54a410d15cd41f5056fdce499ef67d4b06aed3934719ce1c91985652d3af",
-        "cd1decf04b1f611dc67bc738e1c8132e5432a7d7b74d47b067328c7d5a001a63",
-        "cd1decf04b1f611dc67bc738e1c8132e5432a7d7b74d47b067328c7d5a001a63"),
+        "e52dd3a8bf3e51c271b20ba3f70e43d5dd178c45f7ac7b66b53584ffae79915f",
+        "e52dd3a8bf3e51c271b20ba3f70e43d5dd178c45f7ac7b66b53584ffae79915f"),
     "satconv.wat": (
         "21625037146f1524edeb1a3691355683863b14674e3f9192d69c9db183f5b954",
-        "f735c64a7a2bdbda9928146582f2411f751d6036874f2fb16db17a04ba3940ab",
-        "f735c64a7a2bdbda9928146582f2411f751d6036874f2fb16db17a04ba3940ab"),
+        "ebd63d06526b2bcb46e44f014d9fd4b878d9f985e13e92abfa6cc8ad74274a58",
+        "ebd63d06526b2bcb46e44f014d9fd4b878d9f985e13e92abfa6cc8ad74274a58"),
     "signext.wat": (
         "5a79418a87214919a1a61b64ce5bda15b7cbd1ba6345df82948a15c4dd0ccef9",
-        "5572bc639a89c5f00672d3330ebe91976da3024ee1f6edded22fe3d3f26c4385",
-        "5572bc639a89c5f00672d3330ebe91976da3024ee1f6edded22fe3d3f26c4385"),
+        "7619b77b04c20a5e2f4342a8b1c28be3ea28c5ba9f4dd7dc6c9115a1aa7d15f7",
+        "7619b77b04c20a5e2f4342a8b1c28be3ea28c5ba9f4dd7dc6c9115a1aa7d15f7"),
     "simd.wat": (
         "d184b8ec97c570e5dce46bf256464744239d865808ecf3ec18d3716128b68dce",
-        "59a34d3c0b574642bdd6f0d2b6a1b82938d9d79cd04f38038eb065b28fc02d01",
-        "152cb184cb1faf45e51eeffce2cdb60199a76ceb6e4465403eb00a6fca62898b"),
+        "005600ccbfc64da4a22e745c9eb37e25436001cabe00fe3a3a74d94a2e50e97c",
+        "cffff98a6b2a708edfe3efa8de4e7edf7ffa071e2b77041fa79f7f18f7f9fa17"),
     "tailcall.wat": (
         "054f096901772ffb647423c14fc688ef81adc2fdfe7120b28b4baa3882288a4f",
-        "6afd51525a680138c850ebb477114b65eed56c5b283c5c156639d436e7818d3f",
-        "6afd51525a680138c850ebb477114b65eed56c5b283c5c156639d436e7818d3f"),
+        "54574ce6d48d5ae6b9351adb3214b2eaa6cc0faf92d7f6f93b36a0562752bfa4",
+        "54574ce6d48d5ae6b9351adb3214b2eaa6cc0faf92d7f6f93b36a0562752bfa4"),
     "trap.wat": (
         "649f3ad6a67d0588ed4f8fa71c24299c55e4919d1f86b4a8e8e908dd504f7bab",
-        "5355f8556d94184b7a4275f04acbca0e6d3bf2faab13c1cb73f5604b04efedb4",
-        "638361cb4604e408f882ac0c4f5457b98b67e34d792f28e924c813faed6c1ef2"),
+        "07fc760de1014f4458f49eb53fab3d9defa6924d0dc3ee190ab24441211fffec",
+        "98bb2d38ef48f84505a46936e3137efd233d56abeaf9be0409f2b3ed00934469"),
 }
 
 
@@ -185,7 +188,7 @@ def digest(inst: Instrumented) -> str:
     lay = inst.layout
     h.update(repr((lay.id_cap, lay.val_base, lay.val_cap, lay.pages, lay.trace_memory,
                    lay.tpi_global, lay.tpv_global, lay.hook_table, lay.hook_types, lay.id_base,
-                   lay.dirty_maps, inst.start_func)).encode())
+                   lay.dirty_maps, inst.start_func, lay.depth_global, lay.limit_global)).encode())
     return h.hexdigest()
 
 

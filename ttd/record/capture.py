@@ -26,7 +26,7 @@ import wasmtime
 import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
-    _trap_message, _wt_functype, default_trace_path, run_info, MAX_FILES,
+    _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, MAX_FILES,
 )
 from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
@@ -60,11 +60,16 @@ class CaptureResult:
     steps: int = 0  # a capture has no steps until it is expanded
 
 
-def capture_engine() -> wasmtime.Engine:
+#: wasmtime's default Wasm stack (`wasmtime run`'s), which the capture runs on.
+PLAIN_WASM_STACK = 512 << 10
+
+
+def capture_engine(max_wasm_stack: int = PLAIN_WASM_STACK) -> wasmtime.Engine:
     """wasmtime run's settings, plus epoch interruption: Ctrl-C must stop a loop that never
     calls the host, and Python's own handler cannot run while Wasm does."""
     cfg = wasmtime.Config()
     cfg.epoch_interruption = True
+    cfg.max_wasm_stack = max_wasm_stack
     return wasmtime.Engine(cfg)
 
 
@@ -240,6 +245,7 @@ class Capturer:
                     raise
                 except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
                     self._note(state, lock, [k, args, None, [], ["trap", _one_line(e)]])
+                    state["import_trap"] = True  # its innermost frame is the trampoline's
                     raise
                 finally:
                     with lock:
@@ -409,6 +415,7 @@ class Capturer:
             "exit_code": exit_code,
             "trap": trap,
             "trap_frames": trap_frames,
+            "trap_in_import": bool(trap and state.get("import_trap")),
             "invoke_results": invoke_results,
             "files": list(state["files"]),
             "capture_calls": state["calls"],
@@ -530,9 +537,10 @@ def _print_trap(e: wasmtime.Trap, data: bytes) -> None:
     lines = ["Error: failed to run main module", "", "Caused by:",
              "    0: error while executing at wasm backtrace:"]
     for i, f in enumerate(e.frames or []):
-        where = f"{f.module_offset:#x}" if f.module_offset is not None else "??"
+        off = frame_offset(f)  # none: the function overflowed the stack in its prologue
         name = name_of(f.func_index) if f.func_index is not None else "?"
-        lines.append(f"           {i}: {where:>8} - {name}")
+        lines.append(f"           {i}: {off:>#8x} - {name}" if off is not None
+                     else f"           {i}: {name}")
     lines.append(f"    1: {_trap_message(e)}")
     sys.stderr.write("\n".join(lines) + "\n")
 

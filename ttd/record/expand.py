@@ -25,7 +25,8 @@ from pathlib import Path
 
 from ttd.record.capture_feed import CaptureFeed, CaptureUnreadable
 from ttd.record.recorder import (
-    EXPANSION_THREAD_STACK, RecordError, RecordOptions, Recorder, Segment,
+    EXPANSION_TIME_LIMIT, STACK_EXHAUSTED, RecordError, RecordOptions, Recorder, Segment,
+    define_fed_imports, frame_offset, run_on_big_stack,
 )
 from ttd.store import codec
 from ttd.store.errors import TraceError
@@ -39,6 +40,8 @@ MIN_CHUNKS_PER_WORKER = 4
 #: seconds of expansion; below it, workers (~1 s to start) and the count pass cost more than
 #: a second core gains. Only an estimate: a run waiting on input looks longer than it is.
 PARALLEL_MIN_RUN_SECONDS = 0.02
+#: Frames wasmtime puts in a trap's backtrace at most: a deeper stack is cut to its innermost.
+MAX_BACKTRACE = 20
 #: Keys of the capture's info the expanded trace keeps as they are.
 KEEP = ("program", "args", "env", "dirs", "invoke", "recorded_at", "ttd_version",
         "wasmtime_version", "module_sha256", "files", "invoke_results")
@@ -98,43 +101,18 @@ def _feed(store: TraceStore, info: dict) -> CaptureFeed:
                        total_calls=info.get("capture_calls"), arg_sizes=sizes)
 
 
-def _on_big_stack(fn):
-    """Run fn on a thread whose native stack holds the expansion's deeper Wasm stack."""
-    box: dict = {}
-
-    def body() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as e:  # re-raised on the caller's thread
-            box["error"] = e
-    old = threading.stack_size()
-    threading.stack_size(EXPANSION_THREAD_STACK)
-    try:
-        t = threading.Thread(target=body, name="ttd-expand", daemon=True)
-        t.start()
-    finally:
-        threading.stack_size(old)
-    try:
-        while t.is_alive():
-            t.join(0.2)
-    except KeyboardInterrupt:
-        raise
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
 def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet: bool,
-                use_cache: bool, index: bool) -> dict:
-    """Re-execute the capture, keeping chunks [start, end) in out; returns the end state."""
+                use_cache: bool, index: bool, overflow_depth: int | None = None) -> dict:
+    """Re-execute the capture, keeping chunks [start, end) in out; returns the end state.
+    overflow_depth: see overflow_depth()."""
     info, data = _read_capture(capture_path)
     with TraceStore.open(capture_path, upgrade=False) as st:
         feed = _feed(st, info)
         opts = _options(info, Path(out), quiet, use_cache)
         rec = Recorder(opts, feed=feed, data=data, segment=Segment(start, end), info=info,
-                       index=index)
+                       index=index, overflow_depth=overflow_depth)
         try:
-            _on_big_stack(rec.run)
+            run_on_big_stack(rec.run)
             state = dict(rec.end_state)
             state["calls_used"] = feed.calls
             # a segment that stopped at its last chunk has not run to the end: nothing to count
@@ -302,20 +280,24 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
     progress = _Progress(quiet)
     workers = _Workers(jobs) if jobs > 1 and not short else None
     try:
+        depth = None
+        if _overflowed(info):
+            progress("re-running the plain module to its stack overflow")
+            depth = overflow_depth(path, info, _data)
         n = 1
         if workers is not None:
             progress("fast-forward pass")
             count = run_segment(str(path), str(stem.with_name(stem.name + ".count")), 1 << 62,
-                                None, True, use_cache, False)
+                                None, True, use_cache, False, depth)
             _remove_with_sidecars(stem.with_name(stem.name + ".count"))
-            _check_outcome(path, info, count)
+            _check_outcome(path, info, count, depth)
             n = min(jobs, max(1, count["chunks"] // MIN_CHUNKS_PER_WORKER))
         if n == 1:
             if workers is not None:
                 workers.close()
             progress("expanding")
-            state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True)
-            _check_outcome(path, info, state)
+            state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True, depth)
+            _check_outcome(path, info, state, depth)
             chunks = state["chunks"]
         else:
             chunks = count["chunks"]
@@ -325,13 +307,13 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
             # the first segment walks its frames as it records (from the run's start); the
             # rest are indexed after the merge, from where it ended
             tasks = [[str(path), str(parts[i]), bounds[i], bounds[i + 1] if i + 1 < n else None,
-                      True, use_cache, i == 0] for i in range(n)]
+                      True, use_cache, i == 0, depth] for i in range(n)]
             results = workers.run(tasks)
             for r in results:
                 if "error" in r:
                     raise RecordError(r["error"])
             states = [r["ok"] for r in results]
-            _check_outcome(path, info, states[-1])
+            _check_outcome(path, info, states[-1], depth)
             walked = _walked_to(parts[0], bounds[1])
             _merge(parts, tmp, states, bounds)
             progress("indexing")
@@ -372,8 +354,154 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
                 pass
 
 
-def _check_outcome(path: Path, info: dict, state: dict) -> None:
-    """The re-execution must end as the capture did: same exit or trap, every call used."""
+def _overflowed(info: dict) -> bool:
+    """The captured run overflowed its stack in its own code (in an import call, the
+    trap is answered from the capture at that call: nothing to stop at)."""
+    return (info.get("status") == "complete" and info.get("trap") == STACK_EXHAUSTED
+            and not info.get("trap_in_import"))
+
+
+#: Stack sizes the probe tries around the capture's, 16 bytes (a frame's alignment) apart.
+PROBE_TRIES = 64
+
+
+def overflow_depth(path: Path, info: dict, data: bytes) -> int | None:
+    """How many Wasm frames deep the captured run was when it overflowed its stack (the
+    function being entered included). wasmtime's backtrace keeps only the innermost 20
+    frames, so the plain module is re-run, imports answered from the capture, with a depth
+    counter added (ttd.record.depth.depth_probe). The counter's code can cost a function a
+    few bytes of frame (Cranelift's choice, seen in outer functions, not in recursing ones),
+    so the probe runs on the capture's stack size, then 16, 32, ... bytes more and less,
+    until it overflows where the capture did: the same innermost 20 functions, at the same
+    calls. None: the capture overflowed in an import call (from before trap_in_import was
+    noted)."""
+    import wasmtime
+
+    from ttd.record.capture import PLAIN_WASM_STACK
+    from ttd.record.depth import depth_probe_mapped
+
+    probe, original = depth_probe_mapped(data)
+    want = [_plain_frame(f) for f in info.get("trap_frames") or []]
+    compiled = None
+    first = None
+    for k in range(PROBE_TRIES):
+        delta = 16 * ((k + 1) // 2) * (1 if k % 2 else -1)
+        engine = _probe_engine(PLAIN_WASM_STACK + delta)
+        module = None
+        if compiled is not None:
+            try:
+                module = wasmtime.Module.deserialize(engine, compiled)
+            except (wasmtime.WasmtimeError, ValueError, TypeError):
+                module = None
+        if module is None:
+            module = wasmtime.Module(engine, probe)
+            compiled = compiled or module.serialize()
+        outcome, frames, depth = _probe_run(path, info, data, engine, module)
+        if outcome is None:
+            return None
+        frames = [(f, None if pc is None else original(pc)) for f, pc in frames]
+        if outcome == "overflow" and frames == want:
+            return depth
+        if first is None:
+            first = outcome if outcome != "overflow" else \
+                f"overflowing entering function {frames[0][0] if frames else '?'}"
+        if outcome != "overflow":
+            break  # not a matter of stack size
+    raise RecordError(f"{path}: cannot tell how deep the captured run was when it ran out of "
+                      f"Wasm stack: re-running the plain module, {first}, not where the capture "
+                      f"did (entering function {want[0][0] if want else '?'})")
+
+
+def _plain_frame(frame) -> tuple:
+    """A captured backtrace frame as (function, module offset or None)."""
+    try:
+        func, off = frame
+    except (TypeError, ValueError):
+        return (None, None)
+    return (func, off if isinstance(off, int) and 0 <= off < 1 << 63 else None)
+
+
+def _probe_engine(stack: int):
+    from ttd.record.capture import capture_engine
+
+    return capture_engine(max_wasm_stack=stack)
+
+
+def _probe_run(path: Path, info: dict, data: bytes, engine, module
+               ) -> tuple[str | None, list, int]:
+    """One re-run of the probe: ("overflow", frames, depth with the callee), or how else it
+    ended; (None, ...) for a trap in an import call (answered from the capture)."""
+    import wasmtime
+
+    from ttd.record.capture_feed import CapturedTrap
+    from ttd.wasm.module import parse_module
+
+    mod = parse_module(data)
+    wasi_mem = next((e.index for e in mod.exports if e.kind == "memory" and e.name == "memory"), 0)
+    with TraceStore.open(path, upgrade=False) as st:
+        feed = _feed(st, info)
+        store = wasmtime.Store(engine)
+        store.set_epoch_deadline(1)
+        box: dict = {}
+        linker = wasmtime.Linker(engine)
+        define_fed_imports(store, linker, mod, feed, box)
+        try:
+            exports = linker.instantiate(store, module).exports(store)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            return f"it did not start ({str(e).strip().splitlines()[0]})", [], 0
+        box["memory"] = _export(exports, f"__ttd_mem{wasi_mem}")
+        opts = _options(info, path, True, False)
+        timer = threading.Timer(EXPANSION_TIME_LIMIT, engine.increment_epoch)
+        timer.daemon = True
+        timer.start()
+        try:
+            run_on_big_stack(lambda: Recorder._call(store, Recorder(opts)._entry(store, exports),
+                                                 quiet=True))
+            return "it finished", [], 0
+        except CapturedTrap:
+            return None, [], 0
+        except wasmtime.Trap as e:
+            frames = [[f.func_index, frame_offset(f)] for f in e.frames or []]
+            if e.trap_code != wasmtime.TrapCode.STACK_OVERFLOW:
+                return f"it trapped ({_one_line_trap(e)})", frames, 0
+            return "overflow", frames, (exports["__ttd_depth"].value(store) & 0xFFFFFFFF) + 1
+        except Exception as e:  # an exit, a divergence: not the captured run
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            return f"it ended otherwise ({type(e).__name__}: {text})", [], 0
+        finally:
+            timer.cancel()
+
+
+def _export(exports, name: str):
+    try:
+        return exports[name]
+    except KeyError:
+        return None
+
+
+def _one_line_trap(e) -> str:
+    from ttd.record.recorder import _trap_message
+    return _trap_message(e)
+
+
+def _frames_agree(n_frames: int, depth: int) -> bool:
+    """A backtrace of n frames (at most MAX_BACKTRACE kept) from a run `depth` frames deep."""
+    return depth == n_frames if n_frames < MAX_BACKTRACE else depth >= n_frames
+
+
+def _captured_trap_pc(frames: list, in_import: bool) -> int | None:
+    """The pc the captured run trapped at: its innermost frame's, or for a function that
+    overflowed the stack in its prologue (no pc), the call to it; in an import call, the
+    call (the innermost frame is the capture's trampoline)."""
+    for f in frames[1:2] if in_import else frames[:2]:
+        if isinstance(f, list) and len(f) == 2 and isinstance(f[1], int) and 0 <= f[1] < 1 << 63:
+            return f[1]
+    return None
+
+
+def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | None = None) -> None:
+    """The re-execution must end as the capture did: same exit or trap, every call used; a
+    trap at the same pc, as deep (exactly as deep, for a stack overflow)."""
     # the run's last step (the trapping one after a trap): where it ended
     where = f"at step {max(int(state.get('steps') or 0) - 1, 0):,}"
     left = int(state.get("calls_left") or 0)
@@ -392,12 +520,19 @@ def _check_outcome(path: Path, info: dict, state: dict) -> None:
         raise RecordError(f"{path}: the expansion diverged from the capture {where}: it ends with "
                           f"{show(got)}, the capture with {show(want)}")
     frames = info.get("trap_frames")
-    if isinstance(frames, list) and state.get("trap_depth") not in (None, len(frames)):
-        # the instrumented code's frames are bigger: with a deeper Wasm stack the re-execution
-        # overflows elsewhere, which would be another history than the captured run's
-        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the captured "
-                          f"run trapped ({info.get('trap')}) {len(frames)} Wasm frames deep, the "
-                          f"re-execution {state.get('trap_depth')} deep")
+    depth = state.get("trap_depth")
+    if isinstance(frames, list) and depth is not None:
+        wanted = overflow_depth if overflow_depth is not None else len(frames)
+        if (depth != overflow_depth) if overflow_depth is not None \
+                else not _frames_agree(len(frames), depth):
+            raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
+                              f"captured run trapped ({info.get('trap')}) {wanted} Wasm frames "
+                              f"deep, the re-execution {depth} deep")
+        pc = _captured_trap_pc(frames, bool(info.get("trap_in_import")))
+        if pc is not None and state.get("last_pc") is not None and state["last_pc"] != pc:
+            raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
+                              f"captured run trapped at pc {pc:#x}, the re-execution at "
+                              f"{state['last_pc']:#x}")
     final = info.get("capture_final") or {}
     mems = final.get("memories") or {}
     got_mem = (state.get("final") or {}).get("mem_sha256") or []

@@ -23,6 +23,7 @@ from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
 from ttd.wasm.module import FuncType, Module, parse_module
 from ttd.wasm.opcodes import OPCODES
 from ttd.wasm.operators import Operator, decode_ops, unsupported
+from ttd.record import depth as _depth
 from ttd.record.schedule import (
     EXIT_BRANCH, EXIT_CALL, EXIT_CALL_INDIRECT, EXIT_ELSE, EXIT_FALL, EXIT_HOSTCALL,
     EXIT_RETURN, EXIT_TAILCALL, EXIT_THROW, EXIT_TRAP, FX_COPY, FX_FILL, FX_GLOBAL, FX_GROW, FX_LOAD,
@@ -68,6 +69,9 @@ class TraceLayout:
     id_base: int = 0  # the ids follow the dirty maps
     # per program memory: offset of its dirty map (one byte per 64 KiB page), None = no map
     dirty_maps: list[int | None] = field(default_factory=list)
+    # the call depth and its limit (see ttd.record.depth), exported as __ttd_depth/__ttd_limit
+    depth_global: int = -1
+    limit_global: int = -1
 
 
 @dataclass(slots=True)
@@ -285,6 +289,9 @@ class Instrumenter:
         self.id_base = n32 * DIRTY_MAP
         self.tpi = n_glob
         self.tpv = n_glob + 1
+        self.depth_g = n_glob + 2
+        self.limit_g = n_glob + 3
+        self.tags = _depth.has_tags(m)  # exceptions unwind frames past their exits
         self.hook_table = n_tab
         self.wrapper_base = self.n_funcs  # wrapper of import k is function wrapper_base + k
         self.em = _Emitter(self.trace_mem, self.tpi, self.tpv, self.hook_table, self.void_type)
@@ -388,6 +395,10 @@ class Instrumenter:
 
         special = self.special
         sp = [i for i, name in enumerate(names) if name in special]
+        depth_pre, depth_post, entry = self._depth_code(names, imms, offs, ctrl, opener_of,
+                                                        scratch, len(local_types))
+        if depth_pre or depth_post:
+            sp = sorted(set(sp).union(depth_pre, depth_post))
         nsp = len(sp)
         spi = 0
         em = self.em
@@ -400,7 +411,7 @@ class Instrumenter:
         stores: dict[tuple[str, int], tuple] = {}  # _store_parts by (store, memory)
         head, mid, tail = self._prologue_parts(sb)
         blocks = self.blocks
-        out = bytearray()
+        out = bytearray(entry)
         moved: list[int] = []  # how far each instruction moved: it lands at its pc + this
         patches: list[tuple[Block, int]] = []  # where each block's value size goes
         n_lead = len(leaders)
@@ -442,12 +453,14 @@ class Instrumenter:
                     out += data[o:offs[j]]
                 a = j + 1
                 name = names[j]
-                kind = special[name]
+                kind = special.get(name)
                 imm = imms[j]
                 step = j - s
                 raw = None
                 pre = post = b""
-                if kind == _K_LOCAL:
+                if kind is None:  # only a depth exit or re-entry point
+                    pass
+                elif kind == _K_LOCAL:
                     x = imm[0]
                     c = lvt[x]
                     if c != VT_REF:
@@ -524,6 +537,10 @@ class Instrumenter:
                     pre, size, fx = self._bulk(name, imm, scratch, vsize, step)
                     effects.append(fx)
                     vsize += size
+                if depth_pre:
+                    pre = depth_pre.get(j, b"") + pre
+                if depth_post:
+                    post += depth_post.get(j, b"")
                 if pre:
                     out += pre
                 moved.append(len(out) - offs[j])
@@ -553,10 +570,27 @@ class Instrumenter:
             locals=lvt, entry_block=ids[0], start=offs[0], end=body.end)
 
         decl_extra, n_groups = _SCRATCH_DECL
+        if self.tags:  # the function's own depth (see _depth_code)
+            decl_extra, n_groups = decl_extra + b"\x01\x7f", n_groups + 1
         locals_raw = data[body.locals_start:body.code_start]
         count, pos = read_uleb(locals_raw, 0)
         locals_blob = encode_uleb(count + n_groups) + locals_raw[pos:] + decl_extra
         return locals_blob + bytes(out), moved, len(locals_blob), offs
+
+    def _depth_code(self, names, imms, offs, ctrl, opener_of, scratch: _Scratch, n_locals: int
+                    ) -> tuple[dict[int, bytes], dict[int, bytes], bytes]:
+        """The call-depth accounting of a function (ttd.record.depth): code before each
+        instruction that leaves it, after each one control can come back to past unwound
+        frames (modules with tags), and at its entry, before its first block is logged."""
+        points = _depth.exit_points(names, imms, offs, ctrl, opener_of, self.data)
+        pre = {j: _depth.exit_code(p, self.depth_g, scratch.i32c) for j, p in points.items()}
+        saved = None
+        post: dict[int, bytes] = {}
+        if self.tags:
+            saved = n_locals + len(_Scratch.KINDS)
+            reset = _depth.reset_code(self.depth_g, saved)
+            post = dict.fromkeys(_depth.reentry_points(names, opener_of), reset)
+        return pre, post, _depth.entry_code(self.depth_g, self.limit_g, saved)
 
     def _call_result(self, name: str, imm: tuple, blk: Block, scratch: _Scratch) -> bytes:
         """A block after a call to a defined function starts with the call's result on the
@@ -776,7 +810,7 @@ class Instrumenter:
         pages = (total + 0xFFFF) // 0x10000
         layout = TraceLayout(self.id_cap, self.val_base, self.val_cap, pages, self.trace_mem,
                              self.tpi, self.tpv, self.hook_table, self.hook_types,
-                             self.id_base, list(self.dirty_maps))
+                             self.id_base, list(self.dirty_maps), self.depth_g, self.limit_g)
 
         code_payload = bytearray(encode_uleb(len(bodies_out)))
         map_new: list[int] = []
@@ -838,7 +872,9 @@ class Instrumenter:
         n_hooks = 1 + n_wr
         table = b"\x70\x01" + encode_uleb(n_hooks) + encode_uleb(n_hooks)
         memory = b"\x00" + encode_uleb(layout.pages)
-        glob = [b"\x7f\x01" + _i32c(layout.id_base) + b"\x0b", b"\x7f\x01" + _i32c(layout.val_base) + b"\x0b"]
+        glob = [b"\x7f\x01" + _i32c(layout.id_base) + b"\x0b", b"\x7f\x01" + _i32c(layout.val_base) + b"\x0b",
+                b"\x7f\x01" + _i32c(0) + b"\x0b",  # the call depth
+                b"\x7f\x01" + _i32c(_depth.NO_LIMIT - (1 << 32)) + b"\x0b"]  # its limit
         exports = []
 
         def export(name: str, kind: int, idx: int) -> None:
@@ -847,6 +883,8 @@ class Instrumenter:
         export("trace", 2, layout.trace_memory)
         export("tpi", 3, layout.tpi_global)
         export("tpv", 3, layout.tpv_global)
+        export("depth", 3, layout.depth_global)
+        export("limit", 3, layout.limit_global)
         export("hooks", 1, layout.hook_table)
         for i in range(len(self.mem_is64)):
             export(f"mem{i}", 2, i)

@@ -45,7 +45,7 @@ from ttd.wasm.module import parse_module
 MAX_BYTES = 2 << 30  # 2 GiB: some dozens of big modules with their compiled code
 _MAGIC = b"ttd-cache\x01"  # then the sha256 of the payload, then the payload
 _HEAD = len(_MAGIC) + 32
-_FORMAT = 2  # of the instrumented entry's payload
+_FORMAT = 3  # of the instrumented entry's payload
 _STALE_TMP = 3600.0  # seconds after which a temp file is a killed writer's leftover
 
 
@@ -126,7 +126,8 @@ _func_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(FuncInfo
 def _encode(inst: Instrumented) -> bytes:
     lay = inst.layout
     layout = [lay.id_cap, lay.val_base, lay.val_cap, lay.pages, lay.trace_memory,
-              lay.tpi_global, lay.tpv_global, lay.hook_table, lay.id_base, list(lay.dirty_maps)]
+              lay.tpi_global, lay.tpv_global, lay.hook_table, lay.id_base, list(lay.dirty_maps),
+              lay.depth_global, lay.limit_global]
     s = inst.schedule
     schedule = (list(map(_block_fields, s.blocks)), list(map(_func_fields, s.funcs.values())),
                 s.globals, s.memories, s.landings, s.imports)
@@ -148,11 +149,12 @@ def _decode(payload: bytes, data: bytes, id_cap: int, val_cap: int) -> Instrumen
                                 memories=memories, landings=landings, imports=imports)
         module = parse_module(data)
         (lay_id_cap, val_base, lay_val_cap, pages, trace_memory, tpi, tpv, hook_table, id_base,
-         dirty_maps) = layout
+         dirty_maps, depth_global, limit_global) = layout
         return Instrumented(
             wasm=wasm, schedule=schedule,
             layout=TraceLayout(lay_id_cap, val_base, lay_val_cap, pages, trace_memory, tpi, tpv,
-                               hook_table, hook_types(module), id_base, list(dirty_maps)),
+                               hook_table, hook_types(module), id_base, list(dirty_maps),
+                               depth_global, limit_global),
             module=module, start_func=start_func, map_new=map_new, map_orig=map_orig)
     except Exception:  # a payload that checks out but is not ours to read: a miss
         return None
@@ -296,11 +298,13 @@ def _wasmtime_version() -> str:
 def _code_fingerprint() -> str | None:
     """A hash of the source of everything that decides the instrumenter's output; None if
     it cannot be read (then instrumented modules are not cached)."""
+    import ttd.record.depth
     import ttd.record.instrument
     import ttd.record.schedule
     import ttd.wasm
 
-    files = [Path(ttd.record.instrument.__file__), Path(ttd.record.schedule.__file__)]
+    files = [Path(ttd.record.instrument.__file__), Path(ttd.record.schedule.__file__),
+             Path(ttd.record.depth.__file__)]
     files += sorted(Path(ttd.wasm.__file__).parent.glob("*.py"))
     h = hashlib.sha256()
     try:

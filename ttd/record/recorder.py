@@ -89,6 +89,14 @@ def _captured_memory_peak(info: dict | None, mod, n_mems: int) -> int:
     return min(peak, EXPANSION_MEMORY_LIMIT)
 
 
+#: wasmtime's message for a Wasm stack overflow, which a depth-limit trap reports too.
+STACK_EXHAUSTED = "call stack exhausted"
+
+
+class StackTooSmall(RecordError):
+    """The instrumented module ran out of Wasm stack where the plain run would not have."""
+
+
 class SegmentDone(Exception):
     """Raised from the flush hook when a segment's last chunk is recorded."""
 
@@ -204,8 +212,11 @@ class Recorder:
 
     def __init__(self, opts: RecordOptions, *, feed=None, data: bytes | None = None,
                  segment: Segment | None = None, info: dict | None = None,
-                 index: bool = True):
+                 index: bool = True, overflow_depth: int | None = None):
         self.opts = opts
+        #: the captured run overflowed its Wasm stack entering a function this many frames
+        #: deep (after its last import call): the re-execution traps there too
+        self.overflow_depth = overflow_depth
         self.feed = feed
         self.data = data
         self.segment = segment
@@ -213,6 +224,7 @@ class Recorder:
         self.index = index
         #: after run(): the state at the end (count pass: chunks, steps, blocks)
         self.end_state: dict = {}
+        #: Wasm frames at a trap, the trapping function's included (the depth counter's)
         self.trap_depth: int | None = None
         #: a re-execution stops after this many seconds (a crafted capture burns bounded CPU)
         self.deadline: float | None = None
@@ -326,7 +338,7 @@ class Recorder:
             store.set_limits(memory_size=max(peak, inst.layout.pages << 16),
                              table_elements=EXPANSION_TABLE_LIMIT)
             self.deadline = time.monotonic() + EXPANSION_TIME_LIMIT
-            self._define_fed_imports(store, linker, inst, box)
+            define_fed_imports(store, linker, inst.module, feed, box, self._on_answered)
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
@@ -340,6 +352,11 @@ class Recorder:
         tpi = exports[EXPORT_PREFIX + "tpi"]
         tpv = exports[EXPORT_PREFIX + "tpv"]
         hooks = exports[EXPORT_PREFIX + "hooks"]
+        self._depth_g = exports[EXPORT_PREFIX + "depth"]
+        self._limit_g = exports[EXPORT_PREFIX + "limit"]
+        box["arm"] = lambda: self._arm_limit(store)
+        if feed is not None and feed.total_calls == 0:
+            self._arm_limit(store)
         mems = [exports[f"{EXPORT_PREFIX}mem{i}"] for i in range(len(sched.memories))]
         glob_types = [mod.global_type(i).valtype for i in range(len(sched.globals))]
         globs = [exports[f"{EXPORT_PREFIX}g{i}"] for i in range(len(sched.globals))]
@@ -586,18 +603,15 @@ class Recorder:
                 raise RecordError(f"the expansion diverged from the capture at step {step:,}: {e}")
             except CaptureUnreadable as e:
                 raise RecordError(str(e))
-            except CapturedTrap as e:
-                trap = str(e)
+            except CapturedTrap as e:  # in an import call, as the capture's was
+                trap = _trap_text(str(e))
                 exit_code = 134
+                self.trap_depth = (self._depth_g.value(store) & 0xFFFFFFFF) + 1
             except wasmtime.Trap as e:
-                trap = _trap_message(e)
-                frames = e.frames
+                trap, trap_pc = self._on_trap(e, inst, store)
                 exit_code = 134
-                self.trap_depth = len(frames or [])
-                if frames:
-                    trap_pc = inst.original_pc(frames[0].module_offset)
                 if feed is None:
-                    self._print_trap(e, inst)
+                    self._print_trap(e, inst, trap)
             except wasmtime.WasmtimeError as e:
                 trap = str(e).strip().splitlines()[0]
                 exit_code = 134
@@ -713,32 +727,38 @@ class Recorder:
     def _trace_mem_bytes(self, store, layout, n: int) -> bytes:
         return bytes(self._trace_mem.read(store, layout.id_base, layout.id_base + 4 * n))
 
-    def _define_fed_imports(self, store, linker, inst, box) -> None:
-        """Each import of the module, answered from the capture (no WASI, no host)."""
-        from ttd.record.capture_feed import Divergence
+    def _on_answered(self, feed, box) -> None:
+        """After each import call answered from the capture: past the last one, the run is
+        where the captured run overflowed its stack (if it did), so the limit goes on."""
+        if feed.total_calls is not None and feed.calls >= feed.total_calls and "arm" in box:
+            box.pop("arm")()
 
-        mod = inst.module
-        feed = self.feed
+    def _arm_limit(self, store) -> None:
+        """Trap entering a function past the depth the captured run overflowed at."""
+        if self.overflow_depth is not None:
+            self._limit_g.set_value(store, self.overflow_depth - 1)
 
-        def write(addr: int, data: bytes) -> None:
-            mem = box.get("memory")
-            if mem is None or addr + len(data) > mem.data_len(store):
-                raise Divergence(f"the capture writes {len(data)} bytes at {addr:#x}, outside memory")
-            mem.write(store, data, addr)
-
-        seen = set()
-        for imp in mod.imported_funcs:
-            key = (imp.module, imp.name)
-            if key in seen:
-                continue
-            seen.add(key)
-            ft = mod.types[imp.desc]
-            ptypes, rtypes = list(ft.params), list(ft.results)
-
-            def fake(*vals, _m=imp.module, _n=imp.name, _p=ptypes, _r=rtypes):
-                args = [_bits(v, t) for v, t in zip(vals, _p)]
-                return feed.answer(_m, _n, args, _r, write)
-            linker.define(store, imp.module, imp.name, wasmtime.Func(store, _wt_functype(ft), fake))
+    def _on_trap(self, e: wasmtime.Trap, inst: Instrumented, store) -> tuple[str, int | None]:
+        """The trap's message and original pc; notes its depth. A depth-limit trap is the
+        captured run's stack overflow: the function being entered ran nothing, so the last
+        step is the call (as the plain run's backtrace has it, the callee with no pc)."""
+        depth = self._depth_g.value(store) & 0xFFFFFFFF
+        limit = self._limit_g.value(store) & 0xFFFFFFFF
+        frames = e.frames or []
+        if e.trap_code == wasmtime.TrapCode.UNREACHABLE and depth > limit:
+            self.trap_depth = depth
+            return STACK_EXHAUSTED, None
+        if e.trap_code == wasmtime.TrapCode.STACK_OVERFLOW:
+            self.trap_depth = depth + 1  # the function being entered had not counted itself
+            why = (f"the instrumented module ran out of Wasm stack entering a function "
+                   f"{depth + 1:,} frames deep ({_stack_note(self.feed is not None)})")
+            if self.feed is not None:
+                raise StackTooSmall(why)
+            sys.stderr.write(f"ttd: note: {why}\n")
+            return STACK_EXHAUSTED, None
+        self.trap_depth = depth
+        pc = frame_offset(frames[0]) if frames else None
+        return _trap_message(e), inst.original_pc(pc) if pc is not None else None
 
     def _entry(self, store, exports) -> tuple[list, "wasmtime.Func", list]:
         """What to call, as `wasmtime run` would: _start, or --invoke EXPORT ARGS.
@@ -796,16 +816,62 @@ class Recorder:
             raise KeyboardInterrupt
         self.interrupted = True
 
-    def _print_trap(self, e: wasmtime.Trap, inst: Instrumented) -> None:
+    def _print_trap(self, e: wasmtime.Trap, inst: Instrumented, message: str) -> None:
         lines = ["Error: failed to run main module", "", "Caused by:",
                  "    0: error while executing at wasm backtrace:"]
         for i, f in enumerate(e.frames):
-            pc = inst.original_pc(f.module_offset)
+            off = frame_offset(f)
+            pc = None if off is None or (i == 0 and message == STACK_EXHAUSTED) \
+                else inst.original_pc(off)
             name = inst.module.function_name(f.func_index) if f.func_index is not None else "?"
-            where = f"{pc:#x}" if pc is not None else "??"
-            lines.append(f"           {i}: {where:>8} - {name}")
-        lines.append(f"    1: {_trap_message(e)}")
+            lines.append(f"           {i}: {pc:>#8x} - {name}" if pc is not None
+                         else f"           {i}: {name}")
+        lines.append(f"    1: {message}")
         sys.stderr.write("\n".join(lines) + "\n")
+
+
+def _stack_note(expansion: bool) -> str:
+    if expansion:
+        return (f"its frames are bigger than the plain module's, and {EXPANSION_WASM_STACK >> 20} "
+                f"MiB of Wasm stack did not reach the depth the captured run reached")
+    return (f"on {EXPANSION_WASM_STACK >> 20} MiB, 4x wasmtime run's; `wasmtime run` overflows "
+            f"at another depth: `ttd record --expand` traps where it does")
+
+
+def frame_offset(frame) -> int | None:
+    """A backtrace frame's module offset; None where wasmtime has none (a function that
+    overflowed the stack in its prologue: 2**64 - 1)."""
+    off = frame.module_offset
+    return None if off is None or off >= 1 << 63 else off
+
+
+def define_fed_imports(store, linker, mod, feed, box: dict, on_answered=None) -> None:
+    """Each import of the module, answered from the capture (no WASI, no host); the program's
+    memory is box["memory"]. on_answered(feed, box) runs after each call."""
+    from ttd.record.capture_feed import Divergence
+
+    def write(addr: int, data: bytes) -> None:
+        mem = box.get("memory")
+        if mem is None or addr + len(data) > mem.data_len(store):
+            raise Divergence(f"the capture writes {len(data)} bytes at {addr:#x}, outside memory")
+        mem.write(store, data, addr)
+
+    seen = set()
+    for imp in mod.imported_funcs:
+        key = (imp.module, imp.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        ft = mod.types[imp.desc]
+        ptypes, rtypes = list(ft.params), list(ft.results)
+
+        def fake(*vals, _m=imp.module, _n=imp.name, _p=ptypes, _r=rtypes):
+            args = [_bits(v, t) for v, t in zip(vals, _p)]
+            result = feed.answer(_m, _n, args, _r, write)
+            if on_answered is not None:
+                on_answered(feed, box)
+            return result
+        linker.define(store, imp.module, imp.name, wasmtime.Func(store, _wt_functype(ft), fake))
 
 
 def run_info(o: RecordOptions, data: bytes) -> dict:
@@ -842,13 +908,13 @@ def expansion_engine() -> wasmtime.Engine:
 
 
 EXPANSION_ENGINE_KEY = f"expand:stack={EXPANSION_WASM_STACK}"
-DIRECT_ENGINE_KEY = "direct"
+DIRECT_ENGINE_KEY = f"direct:stack={EXPANSION_WASM_STACK}"
 
 
 def prepare(data: bytes, path: Path, opts: RecordOptions, *, expansion: bool,
             engine: wasmtime.Engine | None = None) -> tuple[Instrumented, wasmtime.Engine, wasmtime.Module]:
     """Validate, instrument and compile (both cached per module sha256 unless told not to)."""
-    engine = engine or (expansion_engine() if expansion else wasmtime.Engine())
+    engine = engine or expansion_engine()  # direct recordings too: see record()
     key = EXPANSION_ENGINE_KEY if expansion else DIRECT_ENGINE_KEY
     from ttd.record.module_cache import prepare_instrumented
 
@@ -893,7 +959,13 @@ def _one_line(e: BaseException) -> str:
 
 
 def _trap_message(e: wasmtime.Trap) -> str:
-    text = e.message if hasattr(e, "message") else str(e)
+    return _trap_text(e.message if hasattr(e, "message") else str(e))
+
+
+def _trap_text(text: str) -> str:
+    """The trap's own message out of wasmtime's text (backtrace, 'Caused by', ...)."""
+    if "wasm trap:" in text and "\n" not in text:  # _one_line's: "...; wasm trap: MESSAGE"
+        return text.rsplit("wasm trap:", 1)[1].strip()
     for line in str(text).splitlines()[::-1]:
         if "wasm trap:" in line:
             return line.split("wasm trap:", 1)[1].strip()
@@ -914,4 +986,42 @@ def _main_thread() -> bool:
 
 
 def record(opts: RecordOptions) -> RecordResult:
-    return Recorder(opts).run()
+    """A direct recording: the instrumented module on WASI. Its frames are bigger than the
+    plain module's, so it runs on the expansion's Wasm stack (EXPANSION_WASM_STACK, 4x
+    `wasmtime run`'s), on a thread with the native stack for it: it gets at least as deep as
+    `wasmtime run` unless a frame grew more than 4x. It has no plain run to stop where that
+    one would overflow: a runaway recursion traps deeper than under `wasmtime run` (a note
+    says so); `ttd record --expand` traps at the same call."""
+    rec = Recorder(opts)
+    return run_on_big_stack(rec.run, rec._on_sigint if _main_thread() else None)
+
+
+def run_on_big_stack(fn, on_sigint=None):
+    """Run fn on a thread whose native stack holds EXPANSION_WASM_STACK of Wasm stack (and
+    wasmtime's own frames); on_sigint handles Ctrl-C meanwhile (the main thread's to get)."""
+    import threading
+
+    box: dict = {}
+
+    def body() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # re-raised on the caller's thread
+            box["error"] = e
+    old = threading.stack_size()
+    threading.stack_size(EXPANSION_THREAD_STACK)
+    try:
+        t = threading.Thread(target=body, name="ttd-record", daemon=True)
+        t.start()
+    finally:
+        threading.stack_size(old)
+    old_handler = signal.signal(signal.SIGINT, on_sigint) if on_sigint is not None else None
+    try:
+        while t.is_alive():
+            t.join(0.2)
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
