@@ -750,8 +750,9 @@ class Recorder:
             return STACK_EXHAUSTED, None
         if e.trap_code == wasmtime.TrapCode.STACK_OVERFLOW:
             self.trap_depth = depth + 1  # the function being entered had not counted itself
+            overflowed = (self.base_info or {}).get("trap") == STACK_EXHAUSTED
             why = (f"the instrumented module ran out of Wasm stack entering a function "
-                   f"{depth + 1:,} frames deep ({_stack_note(self.feed is not None)})")
+                   f"{depth + 1:,} frames deep ({_stack_note(self.feed is not None, overflowed)})")
             if self.feed is not None:
                 raise StackTooSmall(why)
             sys.stderr.write(f"ttd: note: {why}\n")
@@ -830,12 +831,17 @@ class Recorder:
         sys.stderr.write("\n".join(lines) + "\n")
 
 
-def _stack_note(expansion: bool) -> str:
-    if expansion:
+def _stack_note(expansion: bool, captured_overflow: bool = True) -> str:
+    if expansion and captured_overflow:
         return (f"its frames are bigger than the plain module's, and {EXPANSION_WASM_STACK >> 20} "
                 f"MiB of Wasm stack did not reach the depth the captured run reached")
+    if expansion:
+        return (f"the captured run never overflowed: either the re-execution diverged from the "
+                f"capture, recursing where the captured run did not, or its frames are bigger "
+                f"than the plain module's and {EXPANSION_WASM_STACK >> 20} MiB did not hold a "
+                f"depth the captured run reached")
     return (f"on {EXPANSION_WASM_STACK >> 20} MiB, 4x wasmtime run's; `wasmtime run` overflows "
-            f"at another depth: `ttd record --expand` traps where it does")
+            f"at another depth: `ttd record` without --direct traps where it does")
 
 
 def frame_offset(frame) -> int | None:

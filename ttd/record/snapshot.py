@@ -58,6 +58,25 @@ class SnapshotPolicy:
         return False
 
 
+#: Pages compared at a time: a memory grown to 4 GiB is not copied whole to compare it.
+COMPARE_BATCH = 4096
+
+
+def _changed(live: np.ndarray, old: np.ndarray, candidates: np.ndarray, every: bool) -> list[int]:
+    """The candidate pages (rows) that differ, compared COMPARE_BATCH pages at a time;
+    `every`: candidates are all the pages, compared through views instead of copies."""
+    dirty: list[int] = []
+    for i in range(0, candidates.size, COMPARE_BATCH):
+        if every:
+            j = min(i + COMPARE_BATCH, candidates.size)
+            differ = (live[i:j] != old[i:j]).any(axis=1)
+            dirty.extend((np.flatnonzero(differ) + i).tolist())
+        else:
+            c = candidates[i:i + COMPARE_BATCH]
+            dirty.extend(c[(live[c] != old[c]).any(axis=1)].tolist())
+    return dirty
+
+
 class MemorySnapshotter:
     def __init__(self, n_memories: int):
         self.shadow = [np.zeros(0, dtype=np.uint8) for _ in range(n_memories)]
@@ -90,11 +109,7 @@ class MemorySnapshotter:
                 hint = np.asarray(hint, dtype=np.int64)
                 candidates = (hint[:, None] * per + np.arange(per + 1)[None, :]).ravel()
                 candidates = np.unique(candidates[candidates < full])
-            dirty = []
-            if candidates.size:
-                a = _pages(live, full)[candidates]
-                b = _pages(old, full)[candidates]
-                dirty = candidates[(a != b).any(axis=1)].tolist()
+            dirty = _changed(_pages(live, full), _pages(old, full), candidates, hint is None)
             if size % SNAP_PAGE and not np.array_equal(live[full * SNAP_PAGE:], old[full * SNAP_PAGE:]):
                 dirty.append(full)
             for p in dirty:
