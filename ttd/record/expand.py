@@ -35,11 +35,12 @@ from ttd.store.trace_store import TraceStore, _remove_with_sidecars
 
 #: Fewer chunks than this per worker: one process does it all (spawning costs ~0.3 s).
 MIN_CHUNKS_PER_WORKER = 4
-#: A capture whose program ran less than this (without compiling) is expanded by one
-#: process, without a count pass. Wasm runs ~10^10 steps/s, so this is ~2*10^8 steps, a few
-#: seconds of expansion; below it, workers (~1 s to start) and the count pass cost more than
-#: a second core gains. Only an estimate: a run waiting on input looks longer than it is.
-PARALLEL_MIN_RUN_SECONDS = 0.02
+#: Worker processes when none are asked for. Measured on 2 cores, 2 workers take 1.5-2.8x the
+#: time of 1 (benchmarks/run.py): a worker fast-forwards through every chunk before its
+#: segment, and the chunks after the first segment are indexed serially after the merge,
+#: where one process walks its stack while it writes (stack_index). Until segments start
+#: without the fast-forward, one process is the faster default on any number of cores.
+DEFAULT_JOBS = 1
 #: Frames wasmtime puts in a trap's backtrace at most: a deeper stack is cut to its innermost.
 MAX_BACKTRACE = 20
 #: Keys of the capture's info the expanded trace keeps as they are.
@@ -191,14 +192,6 @@ def _worker_main() -> int:
     return 0
 
 
-def _run_seconds(info: dict) -> float:
-    for key in ("capture_run_seconds", "capture_seconds"):
-        v = info.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
-            return float(v)
-    return 0.0
-
-
 def expand_trace(path, *, jobs: int | None = None, quiet: bool = False, use_cache: bool = True,
                  out: Path | None = None, lock: RecordingLock | None = None) -> ExpandResult:
     """Expand the capture at path into a complete trace (in place unless out is given).
@@ -270,15 +263,12 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
                  stem: Path) -> ExpandResult:
     t0 = time.perf_counter()
     info, _data = _read_capture(path)
-    # a short run is expanded by this process alone, without a count pass: workers and the
-    # count pass cost more than a second core gains there (unless the user asked for workers)
-    short = jobs is None and _run_seconds(info) < PARALLEL_MIN_RUN_SECONDS
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = max(1, jobs or DEFAULT_JOBS)
     final = out or path
     tmp = stem.with_name(stem.name + ".expand")
     parts: list[Path] = []
     progress = _Progress(quiet)
-    workers = _Workers(jobs) if jobs > 1 and not short else None
+    workers = _Workers(jobs) if jobs > 1 else None
     try:
         depth = None
         if _overflowed(info):
