@@ -20,22 +20,25 @@ def _start(out, *extra, n="950000"):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _wait_for_chunks(out, proc, timeout=60.0):
-    """Until the trace has a few committed chunks (so there is something to keep)."""
+def _wait_for_chunks(out, proc, timeout=60.0, what="recording"):
+    """Until a file (out, or the expansion's temporary file beside it) has a few committed
+    chunks, so there is something to keep."""
     import sqlite3
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            con = sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=0.1)
-            n = con.execute("select count(*) from chunks").fetchone()[0]
-            con.close()
-            if n >= 3:
-                return
-        except sqlite3.Error:
-            pass
+        files = [out] if what == "recording" else out.parent.glob(f".{out.name}.*.expand")
+        for path in files:
+            try:
+                con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1)
+                n = con.execute("select count(*) from chunks").fetchone()[0]
+                con.close()
+                if n >= 3:
+                    return
+            except sqlite3.Error:
+                pass
         time.sleep(0.05)
-    pytest.fail("the recording never committed chunks")
+    pytest.fail(f"the {what} never committed chunks")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
@@ -55,32 +58,13 @@ def test_interrupted_recording_keeps_a_usable_trace(tmp_path, sig):
     assert v.returncode == 0, v.stdout.decode() + v.stderr.decode()
 
 
-def _wait_for_expansion(out, proc, timeout=60.0):
-    """Until the expansion has committed chunks to its temporary file beside the capture."""
-    import sqlite3
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        for tmp in out.parent.glob(f".{out.name}.*.expand"):
-            try:
-                con = sqlite3.connect(f"file:{tmp}?mode=ro", uri=True, timeout=0.1)
-                n = con.execute("select count(*) from chunks").fetchone()[0]
-                con.close()
-                if n >= 3:
-                    return
-            except sqlite3.Error:
-                pass
-        time.sleep(0.05)
-    pytest.fail("the expansion never committed chunks")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_interrupted_expansion_keeps_the_capture(tmp_path, sig):
     """The program had finished (the capture is complete): stopping its expansion loses
     nothing, and `ttd expand` builds the same trace later."""
     out = tmp_path / "t.db"
     proc = _start(out, "--jobs", "1", n="300000")  # ~3*10^8 steps: seconds to expand
-    _wait_for_expansion(out, proc)
+    _wait_for_chunks(out, proc, what="expansion")
     proc.send_signal(sig)
     rc = proc.wait(timeout=120)
     err = proc.stderr.read().decode()

@@ -23,7 +23,10 @@ from __future__ import annotations
 import bisect
 from typing import Callable
 
-from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
+from ttd.wasm.emit import (
+    global_get as _gg, global_set as _gs, i32_const as _i32c, local_get as _lg, local_set as _ls,
+)
+from ttd.wasm.leb import encode_uleb, read_uleb
 from ttd.wasm.module import Module, parse_module
 from ttd.wasm.operators import Operator, decode_ops, unsupported
 
@@ -34,26 +37,6 @@ _FUNC_LABEL_BRANCHES = ("br", "br_if", "br_table")
 _REF_BRANCHES = ("br_on_null", "br_on_non_null", "br_on_cast", "br_on_cast_fail")
 _TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
 _CALLS = ("call", "call_indirect", "call_ref")
-
-
-def _gg(i: int) -> bytes:
-    return b"\x23" + encode_uleb(i)
-
-
-def _gs(i: int) -> bytes:
-    return b"\x24" + encode_uleb(i)
-
-
-def _lg(i: int) -> bytes:
-    return b"\x20" + encode_uleb(i)
-
-
-def _ls(i: int) -> bytes:
-    return b"\x21" + encode_uleb(i)
-
-
-def _i32c(v: int) -> bytes:
-    return b"\x41" + encode_sleb(v)
 
 
 def has_tags(m: Module) -> bool:

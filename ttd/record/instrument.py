@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 
 from ttd.wasm import encode
 from ttd.wasm.errors import WasmError
-from ttd.wasm.leb import encode_sleb, encode_uleb, read_uleb
+from ttd.wasm.emit import (
+    global_get as _gg, global_set as _gs, i32_const as _i32c, local_get as _lg, local_set as _ls,
+    uleb as _uleb,
+)
+from ttd.wasm.leb import encode_uleb, read_uleb
 from ttd.wasm.module import FuncType, Module, parse_module
 from ttd.wasm.opcodes import OPCODES
 from ttd.wasm.operators import Operator, decode_ops, unsupported
@@ -105,15 +109,6 @@ def _vt(valtype) -> int:
     return VT_OF_NAME.get(valtype, VT_REF) if isinstance(valtype, str) else VT_REF
 
 
-# Encodings of the small indices and offsets that make up most of the emitted code.
-_ULEB = tuple([bytes((i,)) for i in range(0x80)]
-              + [bytes((i & 0x7F | 0x80, i >> 7)) for i in range(0x80, 1 << 14)])
-
-
-def _uleb(n: int) -> bytes:
-    return _ULEB[n] if 0 <= n < 16384 else encode_uleb(n)
-
-
 class _Emitter:
     """Byte-level helpers bound to one module's trace memory, globals and scratch locals."""
 
@@ -134,32 +129,6 @@ class _Emitter:
         if head is None:
             head = self._store[name] = _opcode_bytes(name) + self._memarg
         return head + _uleb(offset)
-
-
-def _lg(i: int) -> bytes:
-    return b"\x20" + _uleb(i)
-
-
-def _ls(i: int) -> bytes:
-    return b"\x21" + _uleb(i)
-
-
-def _gg(i: int) -> bytes:
-    return b"\x23" + _uleb(i)
-
-
-def _gs(i: int) -> bytes:
-    return b"\x24" + _uleb(i)
-
-
-def _i32c(v: int) -> bytes:
-    if 0 <= v < 64:
-        return bytes((0x41, v))
-    if 0 < v < 1 << 20:  # block ids: two or three bytes
-        if v < 8192:
-            return bytes((0x41, v & 0x7F | 0x80, v >> 7))
-        return bytes((0x41, v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14))
-    return b"\x41" + encode_sleb(v)
 
 
 class _Scratch:
