@@ -410,21 +410,8 @@ def iter_operators(data: bytes, start: int, end: int) -> Iterator[Operator]:
                 yield Op(pos, pos + 1, name, empty)
                 pos += 1
                 continue
-            if name is None:
-                # Prefixed opcode: reader is the sub-opcode table.
-                sub = data[pos + 1]
-                if sub < 0x80:
-                    npos = pos + 2
-                else:
-                    sub, npos = read_uleb(data, pos + 1, 32)
-                sub_entry = reader.get(sub)
-                if sub_entry is None:
-                    raise UnsupportedOpcode((b, sub), pos)
-                name, sub_reader = sub_entry
-                if sub_reader is None:
-                    imm = empty
-                else:
-                    imm, npos = sub_reader(data, npos)
+            if name is None:  # prefixed: reader is the sub-opcode table
+                name, imm, npos = _read_prefixed(data, pos, b, reader)
             else:
                 imm, npos = reader(data, pos + 1)
             if npos > end:
@@ -433,6 +420,23 @@ def iter_operators(data: bytes, start: int, end: int) -> Iterator[Operator]:
             pos = npos
     except IndexError:
         raise WasmError("unexpected end of data while decoding an instruction", pos) from None
+
+
+def _read_prefixed(data: bytes, pos: int, prefix: int, table: dict) -> tuple[str, tuple, int]:
+    """A prefixed opcode at pos: its name, immediates and the position after it."""
+    sub = data[pos + 1]
+    if sub < 0x80:
+        npos = pos + 2
+    else:
+        sub, npos = read_uleb(data, pos + 1, 32)
+    entry = table.get(sub)
+    if entry is None:
+        raise UnsupportedOpcode((prefix, sub), pos)
+    name, reader = entry
+    if reader is None:
+        return name, (), npos
+    imm, npos = reader(data, npos)
+    return name, imm, npos
 
 
 def decode_ops(data: bytes, start: int, end: int) -> tuple[list[int], list[str], list[tuple]]:
@@ -516,21 +520,8 @@ def decode_ops(data: bytes, start: int, end: int) -> tuple[list[int], list[str],
             elif reader is r_block and data[pos + 1] == 0x40:  # block/loop/if with no type
                 imm = no_type
                 npos = pos + 2
-            elif name is None:
-                # Prefixed opcode: reader is the sub-opcode table.
-                sub = data[pos + 1]
-                if sub < 0x80:
-                    npos = pos + 2
-                else:
-                    sub, npos = read_uleb(data, pos + 1, 32)
-                sub_entry = reader.get(sub)
-                if sub_entry is None:
-                    raise UnsupportedOpcode((b, sub), pos)
-                name, sub_reader = sub_entry
-                if sub_reader is None:
-                    imm = empty
-                else:
-                    imm, npos = sub_reader(data, npos)
+            elif name is None:  # prefixed: reader is the sub-opcode table
+                name, imm, npos = _read_prefixed(data, pos, b, reader)
             else:
                 imm, npos = reader(data, pos + 1)
             if npos > end:
