@@ -170,6 +170,32 @@ class LazyMemory(bytearray):
             self.patches, self.patched = [], 0
 
 
+class DirtyMemory(bytearray):
+    """A whole memory that remembers the 4 KiB pages written (or touched) since `take_dirty`:
+    `verify` hashes only those against the recording, not the whole memory at every chunk."""
+
+    def __init__(self, data=b""):
+        super().__init__(data)
+        self.dirty = np.zeros(_pages(len(self)), dtype=bool)
+
+    def mark(self, lo: int, hi: int) -> None:
+        if hi > lo:
+            self.dirty[lo >> SHIFT:((hi - 1) >> SHIFT) + 1] = True
+
+    def extend(self, data) -> None:
+        """memory.grow: the new pages are new to whoever checks them."""
+        bytearray.extend(self, data)
+        grown = _pages(len(self)) - self.dirty.shape[0]
+        if grown > 0:
+            self.dirty = np.concatenate([self.dirty, np.ones(grown, dtype=bool)])
+
+    def take_dirty(self) -> np.ndarray:
+        """The pages marked since the last call, ascending; the marks are cleared."""
+        pages = np.flatnonzero(self.dirty)
+        self.dirty[:] = False
+        return pages
+
+
 def _pages(size: int) -> int:
     return (size + PAGE - 1) >> SHIFT
 
@@ -206,14 +232,19 @@ def write(mem: bytearray, dst: np.ndarray, val: np.ndarray) -> None:
     not loaded."""
     if type(mem) is LazyMemory:
         mem.write(dst, val)
-    else:
-        np.frombuffer(mem, dtype=np.uint8)[dst] = val
+        return
+    if type(mem) is DirtyMemory and dst.size:
+        mem.dirty[dst >> SHIFT] = True
+    np.frombuffer(mem, dtype=np.uint8)[dst] = val
 
 
 def touch(mem: bytearray, lo: int, hi: int) -> None:
     """Make bytes lo..hi-1 of `mem` valid, whatever kind of memory it is."""
-    if type(mem) is LazyMemory and mem.pending:
-        mem.touch(lo, hi)
+    if type(mem) is LazyMemory:
+        if mem.pending:
+            mem.touch(lo, hi)
+    elif type(mem) is DirtyMemory:
+        mem.mark(lo, hi)  # every writer touches first; a reader marks too, which costs a hash
 
 
 def materialize(mem: bytearray) -> bytearray:

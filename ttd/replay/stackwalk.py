@@ -136,6 +136,8 @@ def walk_chunk(tables: StackTables, machine, frames: list[Frame], prev_block: in
     if n and int(depths.min()) < 1:
         return None  # the stack ran empty (a top-level return): the exact walk knows what to do
     newact = push | (tail & entry)
+    if ret.any() and not _returns_land_home(tables, frames, ids, depths, newact, ret):
+        return None
 
     out_depth = int(depths[-1])
     out: list[Frame] = []
@@ -198,6 +200,31 @@ def walk_chunk(tables: StackTables, machine, frames: list[Frame], prev_block: in
             f.ret_pc = int(tables.ret_pc[prev[lp]])
         out.append(f)
     return ChunkStack(depths.astype(np.int32), out)
+
+
+def _returns_land_home(tables: StackTables, frames: list[Frame], ids: np.ndarray,
+                       depths: np.ndarray, newact: np.ndarray, ret: np.ndarray) -> bool:
+    """Whether every return lands in a block of the function it returns to, as the exact walk
+    requires (a crafted chunk may return anywhere); without this a corrupt chunk would walk."""
+    n = ids.shape[0]
+    acts = np.flatnonzero(newact)
+    keys = depths[acts] * (n + 1) + acts  # ascending: by level, then position
+    order = np.argsort(keys, kind="stable")
+    keys, acts = keys[order], acts[order]
+    rets = np.flatnonzero(ret)
+    level = depths[rets]
+    idx = np.searchsorted(keys, level * (n + 1) + rets) - 1
+    hit = idx >= 0
+    hit[hit] = keys[idx[hit]] // (n + 1) == level[hit]
+    want = np.empty(rets.shape[0], dtype=np.int64)
+    want[hit] = tables.func[ids[acts[idx[hit]]]]
+    carried = level[~hit]
+    if carried.size:
+        if int(carried.max()) > len(frames):
+            return False
+        funcs = np.array([f.func for f in frames], dtype=np.int64)
+        want[~hit] = funcs[carried - 1]
+    return bool((tables.func[ids[rets]] == want).all())
 
 
 def _last_by(keys: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:

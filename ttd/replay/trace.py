@@ -352,10 +352,11 @@ class Trace:
         the stack walk allows it: the same result as run_chunk, in a few milliseconds."""
         if k <= 0:
             return
-        got = None
-        if k < len(ch.ids):
-            got = walk_chunk(self.stack_tables, self.machine, st.frames, st.prev_block,
-                             ch.ids[:k], ch.voffs, ch.vals, True)
+        n = len(ch.ids)
+        # a trap cuts the last block short: only the exact machine runs part of a block
+        full = k < n or ch.last_steps == int(self.block_steps[ch.ids[-1]])
+        got = walk_chunk(self.stack_tables, self.machine, st.frames, st.prev_block,
+                         ch.ids[:k], ch.voffs, ch.vals, True) if full else None
         if got is None:
             self.run_chunk(st, ch, upto_block=k)
             return
@@ -363,7 +364,7 @@ class Trace:
         st.frames = got.frames
         st.prev_block = int(ch.ids[k - 1])
         st.blocks_done += k
-        st.steps_done += int(ch.step_starts[k])
+        st.steps_done += int(ch.step_starts[k]) if k < n else ch.n_steps
 
     def run_chunk(self, st: MachineState, ch: Chunk, upto_block: int | None = None) -> None:
         """Apply a chunk's blocks to `st` (all of them, or those before `upto_block`)."""
