@@ -18,7 +18,8 @@ Every src/NAME.c becomes NAME.wasm next to this script, compiled with zig's clan
     python -m ziglang cc -target wasm32-wasi -g -O0 -fno-sanitize=undefined \
         -fdebug-compilation-dir=. src/NAME.c -o NAME.wasm
 
-run from this directory, so the DWARF names sources relatively (`src/NAME.c`, comp_dir
+(a src/NAME.cpp with `ziglang c++` and the same flags) run from this directory, so the
+DWARF names sources relatively (`src/NAME.c`, comp_dir
 `.`) and the output does not depend on where the repository is checked out. The programs
 in OPTIMISED (opstack) get -O2 instead of -O0. The VARIANTS are second modules built from
 the same source at another -O level: bench_sieve_o2.wasm is src/bench_sieve.c at -O2, and
@@ -118,14 +119,15 @@ SQLITE_DEFINES = [
 ]
 
 
-def zig_cc(args: list[str], cwd: Path) -> None:
-    cmd = [sys.executable, "-m", "ziglang", "cc", *args]
+def zig_cc(args: list[str], cwd: Path, tool: str = "cc") -> None:
+    cmd = [sys.executable, "-m", "ziglang", tool, *args]
     subprocess.run(cmd, cwd=cwd, check=True)
 
 
 def c_programs() -> list[str]:
-    """The self-contained programs: every src/*.c but the SQLite driver, and the VARIANTS."""
-    stems = [p.stem for p in SRC.glob("*.c") if p.stem != SQLITE_PROGRAM]
+    """The self-contained programs: every src/*.c and src/*.cpp but the SQLite driver, and
+    the VARIANTS."""
+    stems = [p.stem for p in [*SRC.glob("*.c"), *SRC.glob("*.cpp")] if p.stem != SQLITE_PROGRAM]
     return sorted(stems + list(VARIANTS))
 
 
@@ -136,7 +138,9 @@ def cflags(level: str) -> list[str]:
 def build_c(name: str, outdir: Path) -> Path:
     stem, level = VARIANTS.get(name, (name, OPTIMISED.get(name, "-O0")))
     out = outdir / f"{name}.wasm"
-    zig_cc([*cflags(level), f"src/{stem}.c", "-o", str(out)], cwd=HERE)
+    cpp = (SRC / f"{stem}.cpp").exists()
+    zig_cc([*cflags(level), f"src/{stem}.{'cpp' if cpp else 'c'}", "-o", str(out)], cwd=HERE,
+           tool="c++" if cpp else "cc")
     out.chmod(0o644)
     return out
 

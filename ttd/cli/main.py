@@ -557,7 +557,7 @@ def cmd_query(a: argparse.Namespace) -> int:
                 rows = queries.calls(session, a.target, a.limit)
             except ValueError as e:
                 raise CliError(str(e))
-            head = ["step_in", "step_out", "args", "result"]
+            head = ["function", "step_in", "step_out", "args", "result"]
         else:
             if not 0 <= a.target < trace.total_steps:
                 raise CliError(f"step {a.target} outside the trace (0..{trace.total_steps - 1})")

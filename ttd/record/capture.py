@@ -526,19 +526,20 @@ def _invalid(data: bytes, e: Exception) -> str:
 
 
 def _print_trap(e: wasmtime.Trap, data: bytes) -> None:
-    """The trap as `wasmtime run` prints it: the frames are the original module's pcs."""
+    """The trap as `wasmtime run` prints it: the frames are the original module's pcs, the
+    names demangled as wasmtime demangles them."""
+    from ttd.wasm.demangle import backtrace_name
     from ttd.wasm.module import parse_module
 
     try:
-        mod = parse_module(data)
-        name_of = mod.function_name
+        names = parse_module(data).func_names
     except Exception:
-        name_of = lambda i: f"<wasm function {i}>"  # noqa: E731
+        names = {}
     lines = ["Error: failed to run main module", "", "Caused by:",
              "    0: error while executing at wasm backtrace:"]
     for i, f in enumerate(e.frames or []):
         off = frame_offset(f)  # none: the function overflowed the stack in its prologue
-        name = name_of(f.func_index) if f.func_index is not None else "?"
+        name = backtrace_name(names, f.func_index) if f.func_index is not None else "?"
         lines.append(f"           {i}: {off:>#8x} - {name}" if off is not None
                      else f"           {i}: {name}")
     lines.append(f"    1: {_trap_message(e)}")

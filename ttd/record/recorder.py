@@ -818,13 +818,16 @@ class Recorder:
         self.interrupted = True
 
     def _print_trap(self, e: wasmtime.Trap, inst: Instrumented, message: str) -> None:
+        from ttd.wasm.demangle import backtrace_name
+
         lines = ["Error: failed to run main module", "", "Caused by:",
                  "    0: error while executing at wasm backtrace:"]
         for i, f in enumerate(e.frames):
             off = frame_offset(f)
             pc = None if off is None or (i == 0 and message == STACK_EXHAUSTED) \
                 else inst.original_pc(off)
-            name = inst.module.function_name(f.func_index) if f.func_index is not None else "?"
+            name = backtrace_name(inst.module.func_names, f.func_index) \
+                if f.func_index is not None else "?"
             lines.append(f"           {i}: {pc:>#8x} - {name}" if pc is not None
                          else f"           {i}: {name}")
         lines.append(f"    1: {message}")

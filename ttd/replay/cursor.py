@@ -112,9 +112,9 @@ class Cursor:
         return self.st.frames[-1].pc
 
     def call_stack(self) -> list[int]:
-        """pcs innermost first; callers at their return address, as wasmtime reports them."""
+        """pcs innermost first; callers where wasmtime reports them (Machine.caller_pc)."""
         frames = self.st.frames
-        return [frames[-1].pc] + [f.ret_pc for f in reversed(frames[:-1])]
+        return [frames[-1].pc] + [self.machine.caller_pc(f) for f in reversed(frames[:-1])]
 
     def functions(self) -> list[int]:
         return [f.func for f in reversed(self.st.frames)]

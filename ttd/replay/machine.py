@@ -83,6 +83,27 @@ class Machine:
         self.data_segments = data_segments
         self.wasi_memory = memory0
         self.track_memory = True  # off for passes that only need the stack and locals
+        self._handled: dict[int, list[tuple[int, int]]] | None = None
+
+    # ---- what a debugger sees of a caller -----------------------------------------------
+
+    def caller_pc(self, f: Frame) -> int:
+        """The pc wasmtime reports for a caller frame.
+
+        A call with an exception handler in scope (inside the body of a try_table with a
+        catch clause) is compiled as a `try_call`, and wasmtime reports its frame at the
+        call instruction; any other call at the instruction after it (`ret_pc`).
+        """
+        if self._handled is None:
+            handled: dict[int, list[tuple[int, int]]] = {}
+            for ranges in self.schedule.landings.values():
+                for func, start, end in ranges:
+                    handled.setdefault(func, []).append((start, end))
+            self._handled = handled
+        for start, end in self._handled.get(f.func, ()):
+            if start <= f.pc < end:
+                return f.pc
+        return f.ret_pc
 
     # ---- call stack ---------------------------------------------------------------------
 

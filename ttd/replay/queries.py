@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ttd.replay.lldb_dwarf import function_names, lldb_target, source_line
+from ttd.replay.names import display_name, resolve
 from ttd.replay.session import ReplaySession
 
 
@@ -15,9 +17,25 @@ def _pc_at(session: ReplaySession, step: int) -> int:
     return trace.schedule.blocks[int(ch.ids[k])].pcs[step - ch.first_step - int(ch.step_starts[k])]
 
 
-def _func_name(session: ReplaySession, pc: int) -> str:
-    func = session.trace.module.function_at(pc)
-    return session.trace.module.function_name(func.index) if func is not None else "?"
+class _Names:
+    """Function names as LLDB shows them: the DWARF name where LLDB reads one, else the
+    name section's, demangled (as in wasmtime's backtraces)."""
+
+    def __init__(self, session: ReplaySession, target):
+        self.module = session.trace.module
+        self.target = target
+        self.cache: dict[int, str] = {}
+
+    def at(self, pc: int) -> str:
+        func = self.module.function_at(pc)
+        if func is None:
+            return "?"
+        name = self.cache.get(func.index)
+        if name is None:
+            dwarf = function_names(self.target, pc) if self.target is not None else []
+            name = dwarf[0] if dwarf else display_name(self.module.function_name(func.index))
+            self.cache[func.index] = name
+        return name
 
 
 def writes(session: ReplaySession, addr: int, length: int, start: int = 0,
@@ -35,30 +53,37 @@ def writes(session: ReplaySession, addr: int, length: int, start: int = 0,
         found.extend(int(x) for x in np.unique(steps[(steps >= start) & (steps < end)]))
         if len(found) >= limit:
             break
-    out = []
+    with lldb_target(trace.wasm) as target:
+        names = _Names(session, target)
+        return [_write_row(session, names, step, addr, length) for step in found[:limit]]
+
+
+def _write_row(session: ReplaySession, names: _Names, step: int, addr: int, length: int) -> dict:
+    """One write: the bytes before and after `step`, where it happened."""
     cur = session.cursor
-    for step in found[:limit]:
-        cur.seek(step)
-        old = cur.read_memory(addr, length)
-        new = None
-        if step + 1 < trace.total_steps:
-            cur.seek(step + 1)
-            new = cur.read_memory(addr, length)
-        pc = _pc_at(session, step)
-        out.append({"step": step, "pc": pc, "function": _func_name(session, pc),
-                    "old": old.hex() if old is not None else None,
-                    "new": new.hex() if new is not None else None})
-    return out
+    cur.seek(step)
+    old = cur.read_memory(addr, length)
+    new = None
+    if step + 1 < session.trace.total_steps:
+        cur.seek(step + 1)
+        new = cur.read_memory(addr, length)
+    pc = _pc_at(session, step)
+    return {"step": step, "pc": pc, "function": names.at(pc),
+            "old": old.hex() if old is not None else None,
+            "new": new.hex() if new is not None else None}
 
 
 def calls(session: ReplaySession, name: str, limit: int = 1000) -> list[dict]:
-    """Every call of function `name`: step in, step out (its last step), arguments, result
-    (None when the call does not return exactly one number)."""
+    """Every call of function `name` (any form names.resolve accepts): step in, step out (its
+    last step), arguments, result (None when the call does not return exactly one number)."""
     trace = session.trace
-    funcs = [f for f in trace.schedule.funcs.values() if f.name == name]
-    if not funcs:
-        raise ValueError(f"no function named {name!r} in the module")
-    info = funcs[0]
+    funcs = trace.schedule.funcs
+    raw = {i: f.name for i, f in funcs.items()}
+    with lldb_target(trace.wasm) as target:
+        index = resolve(name, raw, None if target is None else
+                        (lambda i: function_names(target, funcs[i].start)))
+        info = funcs[index]
+        shown = _Names(session, target).at(info.start)
     entry = info.entry_block
     params = [fx for fx in trace.schedule.blocks[entry].effects if fx[0] == -1]
     out = []
@@ -71,8 +96,8 @@ def calls(session: ReplaySession, name: str, limit: int = 1000) -> list[dict]:
             for fx in params:
                 args.append(read_value(ch.vals, int(ch.voffs[k]) + fx[4], fx[3]))
             step_out, result = _return(session, seq, k)
-            out.append({"step_in": step_in, "step_out": step_out, "args": args,
-                        "result": result})
+            out.append({"function": shown, "step_in": step_in, "step_out": step_out,
+                        "args": args, "result": result})
             if len(out) >= limit:
                 return out
     return out
@@ -106,41 +131,15 @@ def at(session: ReplaySession, step: int) -> dict:
     """pc, function, source line (when LLDB can read the module's DWARF) and call stack."""
     session.goto(step)
     cur = session.cursor
-    stack = [{"pc": pc, "function": _func_name(session, pc)} for pc in cur.call_stack()]
-    lines = _source_lines(session, [f["pc"] for f in stack])
-    for frame, line in zip(stack, lines):
-        if line:
-            frame["source"] = line
+    # a caller's line (and function) is its call instruction's, wherever wasmtime shows it
+    with lldb_target(session.trace.wasm) as target:
+        names = _Names(session, target)
+        stack = [{"pc": pc, "function": names.at(f.pc)}
+                 for pc, f in zip(cur.call_stack(), reversed(cur.st.frames))]
+        if target is not None:
+            for frame, f in zip(stack, reversed(cur.st.frames)):
+                line = source_line(target, f.pc)
+                if line:
+                    frame["source"] = line
     return {"step": step, "pc": cur.pc, "function": stack[0]["function"],
             "source": stack[0].get("source"), "stack": stack}
-
-
-def _source_lines(session: ReplaySession, pcs: list[int]) -> list[str | None]:
-    """file:line per pc from the module's DWARF, read by LLDB's Python module if installed."""
-    try:
-        import lldb
-    except ImportError:
-        return [None] * len(pcs)
-    import os
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".wasm", delete=False) as f:
-        f.write(session.trace.wasm)
-        path = f.name
-    try:
-        dbg = lldb.SBDebugger.Create(False)
-        target = dbg.CreateTarget(path)
-        out: list[str | None] = []
-        if target.IsValid() and target.GetNumModules():
-            target.SetModuleLoadAddress(target.GetModuleAtIndex(0), 0x4000000000000000)
-            for i, pc in enumerate(pcs):
-                # callers are at their return address: look up the call before it
-                le = target.ResolveLoadAddress(0x4000000000000000 | max(pc - (i > 0), 0)).GetLineEntry()
-                out.append(f"{le.GetFileSpec().GetFilename()}:{le.GetLine()}"
-                           if le.IsValid() and le.GetLine() else None)
-        else:
-            out = [None] * len(pcs)
-        lldb.SBDebugger.Destroy(dbg)
-        return out
-    finally:
-        os.unlink(path)
