@@ -26,7 +26,8 @@ import wasmtime
 import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
-    _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, MAX_FILES,
+    _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, trap_cause_lines,
+    MAX_FILES,
 )
 from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
@@ -541,8 +542,7 @@ def _print_trap(e: wasmtime.Trap, data: bytes) -> None:
         name = name_of(f.func_index) if f.func_index is not None else "?"
         lines.append(f"           {i}: {off:>#8x} - {name}" if off is not None
                      else f"           {i}: {name}")
-    lines.append(f"    1: {_trap_message(e)}")
-    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.write("\n".join(lines + trap_cause_lines(e, _trap_message(e))) + "\n")
 
 
 def capture(opts: RecordOptions) -> CaptureResult:

@@ -827,8 +827,7 @@ class Recorder:
             name = inst.module.function_name(f.func_index) if f.func_index is not None else "?"
             lines.append(f"           {i}: {pc:>#8x} - {name}" if pc is not None
                          else f"           {i}: {name}")
-        lines.append(f"    1: {message}")
-        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.write("\n".join(lines + trap_cause_lines(e, message)) + "\n")
 
 
 def _stack_note(expansion: bool, captured_overflow: bool = True) -> str:
@@ -968,8 +967,32 @@ def _trap_message(e: wasmtime.Trap) -> str:
     return _trap_text(e.message if hasattr(e, "message") else str(e))
 
 
+def _trap_causes(text: str) -> list[str]:
+    """wasmtime's chain of causes (its 'Caused by:' lines), outermost first: for a memory
+    fault, "memory fault at wasm address 0x... in linear memory of size 0x...", then
+    "wasm trap: out of bounds memory access"."""
+    lines = str(text).splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.strip() == "Caused by:"]
+    if not heads:
+        return []
+    causes = [ln.strip().split(": ", 1) for ln in lines[heads[-1] + 1:]]
+    return [c[1] for c in causes if len(c) == 2 and c[0].isdigit()]
+
+
+def trap_cause_lines(e: wasmtime.Trap, message: str) -> list[str]:
+    """The numbered cause lines `wasmtime run` prints under a trap's backtrace."""
+    causes = _trap_causes(getattr(e, "message", str(e)))
+    if not causes or _trap_text(getattr(e, "message", str(e))) != message:
+        causes = [message]
+    return [f"    {i}: {c}" for i, c in enumerate(causes, 1)]
+
+
 def _trap_text(text: str) -> str:
-    """The trap's own message out of wasmtime's text (backtrace, 'Caused by', ...)."""
+    """The trap's message out of wasmtime's text (backtrace, 'Caused by', ...), on one line:
+    its causes joined as wasmtime joins them, the memory fault's address kept."""
+    causes = _trap_causes(text)
+    if causes and causes[-1].startswith("wasm trap:"):
+        return ": ".join(causes[:-1] + [causes[-1].split("wasm trap:", 1)[1].strip()])
     if "wasm trap:" in text and "\n" not in text:  # _one_line's: "...; wasm trap: MESSAGE"
         return text.rsplit("wasm trap:", 1)[1].strip()
     for line in str(text).splitlines()[::-1]:
