@@ -393,6 +393,16 @@ def _count(text: str) -> int:
     return n
 
 
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a port number (0 to 65535; 0 picks a free one)")
+    return n
+
+
 def _seconds(text: str) -> float:
     try:
         t = float(text)
@@ -676,7 +686,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("serve", help="replay a trace to LLDB over gdb-remote")
-    s.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    s.add_argument("--port", type=_port, default=0, help="TCP port (0 picks a free one)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--at", type=_position, default="start", metavar="start|end|STEP",
                    help="where each connection starts (end: the trap, for post-mortem)")
@@ -696,6 +706,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="who wrote this, every call of a function, a step")
     q.add_argument("--db", metavar="URL", help=_DB_HELP)
+    q.add_argument("--json", action="store_true", help="JSON instead of a table (anywhere on the line)")
     q.add_argument("trace")
     qs = q.add_subparsers(dest="what", required=True)
     qw = qs.add_parser("writes", help="every write to ADDR[:LEN] (LEN default 4)")
@@ -707,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa = qs.add_parser("at", help="pc, function, source line and call stack at STEP")
     qa.add_argument("target", type=int, metavar="STEP")
     for sp in (qw, qc, qa):
-        sp.add_argument("--json", action="store_true")
+        sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         sp.add_argument("--limit", type=int, default=1000)
         sp.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
     q.set_defaults(func=cmd_query)
@@ -733,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("runtime", help="serve one session for LLDB's wasm platform (see README)")
     rt.add_argument("--trace", help="the trace (default: the newest traces/<program>-*.db)")
     rt.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
-    rt.add_argument("--port", type=int, required=True)
+    rt.add_argument("--port", type=_port, required=True)
     rt.add_argument("--host", default="127.0.0.1")
     rt.add_argument("program", nargs="?", help="the module LLDB launched (checked against the trace)")
     rt.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
