@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shlex
 
 import pytest
 
-from tests.support.cases import get_case
-from tests.support.recording import record_case, ttd
+from tests.support.cases import PROGRAMS_DIR, get_case, prepared_dirs
+from tests.support.recording import info_json, record, record_case, ttd
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,48 @@ def test_query_json_anywhere_on_the_line(fib, where):
 def test_query_without_json_is_a_table(fib):
     p = ttd("query", str(fib), "at", "100")
     assert p.returncode == 0 and p.stdout.decode().startswith("step 100: pc 0x")
+
+
+MODES = {"default": [], "direct": ["--direct"], "capture": ["--capture-only"],
+         "expanded": ["--capture-only"]}
+
+
+def _recorded(case_name: str, mode: str, tmp_path, **kw):
+    case = get_case(case_name)
+    if kw:
+        case = dataclasses.replace(case, **kw)
+    with prepared_dirs(case) as dirs:
+        rec = record(case.wasm_path, tmp_path / "t.db", case.run_args(), dirs=dirs, env=dict(case.env),
+                     stdin=case.stdin, extra=MODES[mode], cwd=PROGRAMS_DIR)
+    assert rec.returncode == case.expected_exit_code, rec.stderr
+    if mode == "expanded":
+        assert ttd("expand", "--quiet", str(rec.trace)).returncode == 0
+    text = ttd("info", str(rec.trace)).stdout.decode()
+    rows = dict(line.split(":", 1) for line in text.splitlines())
+    return {k: v.strip() for k, v in rows.items()}, info_json(rec.trace)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_info_quotes_arguments_as_a_shell_would(tmp_path, mode):
+    rows, info = _recorded("envargs", mode, tmp_path)
+    assert info["args"] == ["one", "two words"]
+    assert rows["args"] == shlex.join(info["args"]) == "one 'two words'"
+    assert shlex.split(rows["env"]) == ["TTD_TEST_VAR=hello ttd"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_info_shows_the_files_as_the_program_named_them(tmp_path, mode):
+    case = get_case("files")
+    assert case.dirs == (("data", "data"),) and case.args == ("data/input.txt",)
+    rows, info = _recorded("files", mode, tmp_path)
+    assert info["files"] == ["data/input.txt"]  # not "input.txt", relative to the preopen
+    assert rows["files"] == "data/input.txt"
+    assert rows["stdin"] == "not read" and info["stdin_bytes"] == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_info_says_whether_stdin_was_read(tmp_path, mode):
+    case = get_case("stdin_wc")
+    rows, info = _recorded("stdin_wc", mode, tmp_path)
+    n = len(case.stdin.encode())
+    assert info["stdin_bytes"] == n and rows["stdin"] == f"read ({n:,} bytes)"

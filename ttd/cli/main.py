@@ -13,6 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from ttd.replay.summary import (
+    format_rows, printable as _printable, run_facts, run_rows, trace_rows, trace_summary,
+)
+
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -161,38 +165,6 @@ def _expanded_copy(path: str, quiet: bool) -> Path:
     return res.path
 
 
-def trace_summary(trace, path: str) -> dict:
-    import hashlib
-
-    info = trace.info
-    size = trace.store.size_bytes()
-    return {
-        "path": str(path),
-        "program": info.get("program"),
-        "args": info.get("args", []),
-        "env": info.get("env", []),
-        "dirs": info.get("dirs", []),
-        "files": info.get("files", []) if isinstance(info.get("files"), list) else [],
-        "invoke": info.get("invoke"),
-        "recorded_at": info.get("recorded_at"),
-        "ttd_version": info.get("ttd_version"),
-        "wasmtime_version": info.get("wasmtime_version"),
-        "status": info.get("status"),
-        "partial": info.get("status") != "complete",
-        "steps": trace.total_steps,
-        "chunks": len(trace.chunks),
-        "functions": info.get("functions"),
-        "exit_code": info.get("exit_code"),
-        "trap": info.get("trap"),
-        "trap_pc": info.get("trap_pc"),
-        # of the bytes stored now (checked against the module's checksum when the trace was
-        # opened), not the recorder's note in trace_info, which nothing checks
-        "module_sha256": hashlib.sha256(trace.wasm).hexdigest(),
-        "size_bytes": size,
-        "bytes_per_step": round(size / trace.total_steps, 4) if size and trace.total_steps else None,
-    }
-
-
 def cmd_info(a: argparse.Namespace) -> int:
     if a.trace is None:  # `ttd info --db URL`: what the team store holds
         if not a.db:
@@ -222,28 +194,7 @@ def cmd_info(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(s, sort_keys=True))
         return 0
-    outcome = (f"trap at {s['trap_pc']:#x}: {s['trap']}" if s["trap"] and s["trap_pc"] is not None
-               else f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}")
-    rows = [
-        ("program", s["program"]),
-        ("args", " ".join(s["args"]) or "(none)"),
-        ("env", " ".join(s["env"]) or "(none)"),
-        ("dirs", " ".join(s["dirs"]) or "(none)"),
-        ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
-        ("recorded", s["recorded_at"]),
-        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
-        ("status", f"recording (in progress: {s['steps']:,} steps so far)" if s["in_progress"]
-                   else s["status"] + (" (partial trace)" if s["partial"] else "")),
-        ("steps", f"{s['steps']:,}"),
-        ("functions", s["functions"]),
-        ("outcome", outcome if s["status"] != "recording" else "unknown (still recording)"
-                    if s["in_progress"] else "unknown (recording did not finish)"),
-        ("module", s["module_sha256"]),
-        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"
-                 + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
-    ]
-    for k, v in rows:
-        print(f"{k + ':':<11}{_printable(v)}")
+    sys.stdout.write(format_rows(trace_rows(s)))
     return 0
 
 
@@ -254,16 +205,10 @@ def _capture_info(store, a: argparse.Namespace) -> int:
     info = store.info()
     wasm = store.module(0).wasm
     s = {
-        "path": a.trace, "kind": "capture", "program": info.get("program"),
-        "args": info.get("args", []), "env": info.get("env", []), "dirs": info.get("dirs", []),
-        "files": info.get("files", []) if isinstance(info.get("files"), list) else [],
-        "invoke": info.get("invoke"), "recorded_at": info.get("recorded_at"),
-        "ttd_version": info.get("ttd_version"), "wasmtime_version": info.get("wasmtime_version"),
-        "status": info.get("status"), "partial": info.get("status") != "complete",
+        **run_facts(info), "path": a.trace, "kind": "capture",
         "calls": (info["capture_calls"] if isinstance(info.get("capture_calls"), int)
                   else store.capture_calls_stored()),
-        "exit_code": info.get("exit_code"),
-        "trap": info.get("trap"), "module_sha256": hashlib.sha256(wasm).hexdigest(),
+        "module_sha256": hashlib.sha256(wasm).hexdigest(),
         "size_bytes": store.size_bytes(), "steps": None,
     }
     s["in_progress"] = s["status"] == "recording" and _being_recorded(a.trace)
@@ -273,24 +218,15 @@ def _capture_info(store, a: argparse.Namespace) -> int:
     outcome = (f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}"
                if s["status"] != "recording" else "unknown (capture did not finish)")
     calls = s["calls"]
-    rows = [
-        ("kind", "capture (not expanded: `ttd expand` builds the step-level history)"),
-        ("program", s["program"]),
-        ("args", " ".join(str(x) for x in s["args"]) or "(none)"),
-        ("env", " ".join(str(x) for x in s["env"]) or "(none)"),
-        ("dirs", " ".join(str(x) for x in s["dirs"]) or "(none)"),
-        ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
-        ("recorded", s["recorded_at"]),
-        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
-        ("status", "capturing (in progress)" if s["in_progress"]
-                   else str(s["status"]) + (" (partial capture)" if s["partial"] else "")),
-        ("calls", f"{calls:,} import calls" if isinstance(calls, int) else "unknown"),
-        ("outcome", outcome),
-        ("module", s["module_sha256"]),
-        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"),
-    ]
-    for k, v in rows:
-        print(f"{k + ':':<11}{_printable(v)}")
+    rows = [("kind", "capture (not expanded: `ttd expand` builds the step-level history)"),
+            *run_rows(s),
+            ("status", "capturing (in progress)" if s["in_progress"]
+                       else str(s["status"]) + (" (partial capture)" if s["partial"] else "")),
+            ("calls", f"{calls:,} import calls" if isinstance(calls, int) else "unknown"),
+            ("outcome", outcome),
+            ("module", s["module_sha256"]),
+            ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB")]
+    sys.stdout.write(format_rows(rows))
     return 0
 
 
@@ -811,15 +747,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(e: object) -> str:
     return _printable(" ".join(part.strip() for part in str(e).splitlines() if part.strip()))
-
-
-def _printable(v: object) -> str:
-    """Text from a trace (names, arguments, messages quoting it) for the terminal: control
-    characters escaped, so a crafted trace cannot send escape sequences to it."""
-    text = str(v)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

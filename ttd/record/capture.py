@@ -27,8 +27,8 @@ import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
     _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, trap_cause_lines,
-    MAX_FILES,
 )
+from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import ChunkWriter
@@ -191,7 +191,8 @@ class Capturer:
                         if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
         names = [imp.name for _i, imp in wasi_imports]
         state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
-                 "files": {}, "last_flush": time.monotonic()}
+                 "last_flush": time.monotonic()}
+        guest = GuestFiles([g for _h, g in o.dirs])
         lock = threading.Lock()
         box: dict = {}
 
@@ -232,9 +233,6 @@ class Capturer:
                 if self.interrupted:
                     raise Interrupted()
                 args = [_bits(v, t) for v, t in zip(vals, ptypes)]
-                if name == "path_open" and len(args) >= 4 and len(state["files"]) < MAX_FILES:
-                    state["files"].setdefault(
-                        read_mem(args[2], min(args[3], 4096)).decode("utf-8", "replace"), None)
                 fn = box["tramp"][f"f{k}"]
                 with lock:
                     box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
@@ -257,6 +255,7 @@ class Capturer:
                 results = list(result) if isinstance(result, (list, tuple)) else (
                     [] if result is None else [result])
                 bits = [_bits(v, t) for v, t in zip(results, rtypes)]
+                guest.call(name, args, bits, read_mem)  # names, not contents
                 regions = []
                 mem = box.get("memory")
                 if mem is not None:
@@ -348,7 +347,7 @@ class Capturer:
             stop_timer.set()
             flush_pending()
             summary = {"status": "interrupted", "exit_code": 130, "trap": None,
-                       "trap_frames": None, "invoke_results": None, "files": list(state["files"]),
+                       "trap_frames": None, "invoke_results": None, **guest.info(),
                        "capture_calls": state["calls"],
                        "capture_seconds": round(time.perf_counter() - t0, 3)}
             writer.call(lambda st: (st.set_info(**summary), st.commit()))
@@ -418,7 +417,7 @@ class Capturer:
             "trap_frames": trap_frames,
             "trap_in_import": bool(trap and state.get("import_trap")),
             "invoke_results": invoke_results,
-            "files": list(state["files"]),
+            **guest.info(),
             "capture_calls": state["calls"],
             "capture_final": final,
             "capture_seconds": round(time.perf_counter() - t0, 3),

@@ -45,7 +45,8 @@ DEFAULT_JOBS = 1
 MAX_BACKTRACE = 20
 #: Keys of the capture's info the expanded trace keeps as they are.
 KEEP = ("program", "args", "env", "dirs", "invoke", "recorded_at", "ttd_version",
-        "wasmtime_version", "module_sha256", "files", "invoke_results")
+        "wasmtime_version", "module_sha256", "files", "stdin_bytes",
+        "invoke_results")
 
 
 @dataclass

@@ -25,6 +25,7 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
+from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
@@ -35,7 +36,6 @@ from ttd.wasm.errors import UnsupportedOpcode, WasmError
 from ttd.wasm.module import parse_module
 
 
-MAX_FILES = 1000  # file names kept for `ttd info`
 
 
 class RecordError(Exception):
@@ -412,8 +412,9 @@ class Recorder:
 
         snap = MemorySnapshotter(len(mems))
         state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False,
-                 "pending_all": False, "files": {}, "steps": 0}
+                 "pending_all": False, "steps": 0}
         self._state = state
+        guest = GuestFiles(program_info.get("dirs") or [])
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
@@ -535,13 +536,9 @@ class Recorder:
 
             def hook(*vals) -> None:
                 args = [_bits(v, t) for v, t in zip(vals[:np_], ptypes)]
-                if imp_name == "path_open" and mem is not None and len(args) >= 4:
-                    # what `ttd info` shows a teammate the trace reveals: names, not contents
-                    files = state["files"]
-                    if len(files) < MAX_FILES:
-                        files.setdefault(read(args[2], min(args[3], 4096)).decode(
-                            "utf-8", "replace"), None)
                 results = [_bits(v, t) for v, t in zip(vals[np_:], rtypes)]
+                if mem is not None and imp_module.startswith("wasi"):
+                    guest.call(imp_name, args, results, read)  # names, not contents
                 regions = []
                 if mem is not None and imp_module.startswith("wasi"):
                     for addr, n in written_regions(imp_name, args, read, mem.data_len(store), arg_sizes):
@@ -678,7 +675,7 @@ class Recorder:
             "chunks": n_chunks,
             "final": dict(final_info, last_pc=live_last_pc),
             "invoke_results": invoke_results,
-            "files": list(state["files"]),
+            **guest.info(),
             "record_seconds": round(time.perf_counter() - t0, 3),
         }
         from ttd.store.trace_store import TraceStore
