@@ -25,6 +25,7 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
+from ttd.progress import ProgressLine
 from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
@@ -183,27 +184,13 @@ def _bits(value, vt: str) -> int:
 
 class Progress:
     def __init__(self, quiet: bool, label: str):
-        self.quiet = quiet
-        self.label = label
-        self.last = time.monotonic() + 0.5  # short runs print no progress at all
-        self.shown = False
+        self.line = ProgressLine(label, quiet, delay=0.5)  # short runs print no progress at all
 
     def __call__(self, steps: int, nbytes: int, force: bool = False) -> None:
-        if self.quiet or (force and not self.shown):
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.5:
-            return
-        self.last = now
-        self.shown = True
-        sys.stderr.write(f"\r{self.label}: {steps / 1e6:,.1f}M steps, {nbytes / 1e6:,.1f} MB written ")
-        sys.stderr.flush()
+        self.line.show(f"{steps / 1e6:,.1f}M steps, {nbytes / 1e6:,.1f} MB written", force)
 
     def done(self) -> None:
-        if self.shown and not self.quiet:
-            self.shown = False
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.line.done()
 
 
 class Recorder:
