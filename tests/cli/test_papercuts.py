@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import subprocess
 
 import pytest
 
 from tests.support.cases import PROGRAMS_DIR, get_case, prepared_dirs
 from tests.support.recording import info_json, record, record_case, ttd
+from tests.support.wasmtime_cli import require_wasmtime
+
+WAT_DIR = PROGRAMS_DIR.parent / "wat"
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +91,29 @@ def test_info_says_whether_stdin_was_read(tmp_path, mode):
     rows, info = _recorded("stdin_wc", mode, tmp_path)
     n = len(case.stdin.encode())
     assert info["stdin_bytes"] == n and rows["stdin"] == f"read ({n:,} bytes)"
+
+
+@pytest.mark.parametrize("mode", ["default", "direct", "expanded"])
+def test_a_text_module_is_recorded_as_wasmtime_run_runs_it(tmp_path, mode):
+    wat = WAT_DIR / "calls.wat"
+    live = subprocess.run([str(require_wasmtime()), "run", str(wat)], capture_output=True, text=True)
+    assert live.returncode == 0 and live.stdout
+    rec = record(wat, tmp_path / "t.db", extra=MODES[mode])
+    assert rec.returncode == 0, rec.stderr
+    assert rec.stdout == live.stdout
+    if mode == "expanded":
+        assert ttd("expand", "--quiet", str(rec.trace)).returncode == 0
+    assert info_json(rec.trace)["program"] == "calls.wat"
+    assert b"OK:" in ttd("verify", str(rec.trace)).stdout
+
+
+@pytest.mark.parametrize("text", ['(module (func (export "_start") (i32.addx)))', "(module",
+                                  "(module \xff)"])
+def test_a_bad_text_module_is_one_line(tmp_path, text):
+    wat = tmp_path / "bad.wat"
+    wat.write_bytes(text.encode("latin-1"))
+    p = ttd("record", "--out", str(tmp_path / "t.db"), str(wat))
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.count("\n") == 1, err
+    assert err.startswith(f"ttd: error: {wat}: not a valid WebAssembly text module: "), err
+    assert not (tmp_path / "t.db").exists()

@@ -26,7 +26,8 @@ import wasmtime
 import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
-    _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, trap_cause_lines,
+    _trap_message, _wt_functype, default_trace_path, frame_offset, read_program, run_info,
+    trap_cause_lines,
 )
 from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import live_digest
@@ -154,14 +155,7 @@ class Capturer:
 
     def _load(self) -> tuple[bytes, wasmtime.Engine, wasmtime.Module]:
         path = self.opts.program
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file")
-        except IsADirectoryError:
-            raise RecordError(f"{path}: is a directory")
-        except OSError as e:
-            raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+        data = read_program(path)
         engine = self.engine or capture_engine()
         if self.plain_module is not None:
             return data, engine, self.plain_module

@@ -879,14 +879,34 @@ def run_info(o: RecordOptions, data: bytes) -> dict:
 
 
 def read_program(path: Path) -> bytes:
+    """The module's binary; a text module (.wat) is converted, as `wasmtime run` accepts it."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RecordError(f"{path}: no such file")
     except IsADirectoryError:
         raise RecordError(f"{path}: is a directory")
     except OSError as e:
         raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+    return wat_to_wasm(path, data)
+
+
+def wat_to_wasm(path: Path, data: bytes) -> bytes:
+    if data.startswith(b"\0asm"):
+        return data
+    text = data.lstrip()
+    if not (path.suffix == ".wat" or text.startswith((b"(", b";;"))):
+        return data  # neither binary nor text: refused as an invalid module
+    try:
+        return wasmtime.wat2wasm(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not a valid WebAssembly text module: not UTF-8 text")
+    except wasmtime.WasmtimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        where = next((ln[4:].replace("<anon>", path.name) for ln in lines if ln.startswith("--> ")), None)
+        why = lines[0] if lines else "cannot parse"
+        raise RecordError(f"{path}: not a valid WebAssembly text module: {why}"
+                          + (f" (at {where})" if where else ""))
 
 
 def expansion_engine() -> wasmtime.Engine:
