@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import signal
 import subprocess
+import time
 
 import pytest
 
 from tests.support.cases import PROGRAMS_DIR, get_case, prepared_dirs
-from tests.support.recording import info_json, record, record_case, ttd
+from tests.support.recording import TTD, info_json, record, record_case, ttd
 from tests.support.wasmtime_cli import require_wasmtime
 
 WAT_DIR = PROGRAMS_DIR.parent / "wat"
@@ -117,3 +119,27 @@ def test_a_bad_text_module_is_one_line(tmp_path, text):
     assert p.returncode == 1 and err.count("\n") == 1, err
     assert err.startswith(f"ttd: error: {wat}: not a valid WebAssembly text module: "), err
     assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize("mode", ["default", "direct", "capture"])
+def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, mode):
+    """Loading, instrumenting, creating the trace, running, expanding: a Ctrl-C anywhere is
+    one line and status 130; before the program started nothing is left, after it a trace
+    that opens."""
+    for i, delay in enumerate((0.3, 0.6, 1.0, 1.5, 2.5, 4.0)):
+        out = tmp_path / f"t{i}.db"
+        proc = subprocess.Popen([*TTD, "record", "--out", str(out), *MODES[mode],
+                                 str(PROGRAMS_DIR / "bench_sort.wasm"), "--", "950000"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1].decode()
+        assert proc.returncode == 130, (delay, err)
+        assert "Traceback" not in err, (delay, err)
+        last = err.splitlines()[-1]
+        assert last.startswith(("ttd: interrupted", "trace: ", "ttd: expansion interrupted")), err
+        if "no trace written" in last:
+            assert not out.exists()
+        elif out.exists():
+            assert info_json(out)["status"] in ("interrupted", "complete"), (delay, err)

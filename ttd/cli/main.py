@@ -6,11 +6,17 @@ to see the traceback of an internal error.
 
 from __future__ import annotations
 
-import argparse
+from ttd.cli import quiet_interrupts, raise_interrupts
+
+if __name__ == "__main__":  # `python -m ttd.cli.main`: from the first import on
+    quiet_interrupts()
+
+import argparse  # noqa: E402
 import gc
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from ttd.replay.summary import (
@@ -694,6 +700,17 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        quiet_interrupts()
+    try:
+        return _main(argv, main_thread)
+    finally:
+        if main_thread:
+            quiet_interrupts()  # the interpreter's exit (joining threads) is no place for one
+
+
+def _main(argv: list[str] | None, main_thread: bool) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # LLDB's wasm platform puts its port argument before the runtime arguments:
@@ -713,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     from ttd.wasm.errors import WasmError
 
     try:
+        if main_thread:
+            raise_interrupts()
         return a.func(a)
     except CliError as e:
         sys.stderr.write(f"ttd: error: {_one_line(e)}\n")
@@ -733,8 +752,11 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         sys.stderr.write("ttd: error: input nested too deeply (a damaged trace?)\n")
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        sys.stderr.write("ttd: interrupted\n")
+    except KeyboardInterrupt as e:
+        if os.environ.get("TTD_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        sys.stderr.write(f"ttd: interrupted{' ' + _one_line(e) if str(e) else ''}\n")
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE

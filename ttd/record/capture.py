@@ -106,6 +106,7 @@ class Capturer:
         self.lock = None  # the capture's lock, kept for the caller (run(keep_lock=True))
         self._out: Path | None = None  # the file, once created
         self._head_committed = False  # the program and its info are in the file
+        self._started = False  # the program was called (a Ctrl-C from then on keeps the calls)
         self._writer: ChunkWriter | None = None
 
     def run(self, keep_lock: bool = False) -> CaptureResult:
@@ -122,6 +123,8 @@ class Capturer:
                     self._writer.finish()
                 except BaseException:
                     pass
+            if isinstance(exc, KeyboardInterrupt) and not self._started:
+                raise self._nothing_ran() from exc
             error = self._abandon(exc)
             if error is exc:
                 raise
@@ -130,6 +133,18 @@ class Capturer:
             if self._lock is not None:
                 self._lock.close()
                 self._lock = None
+
+    def _nothing_ran(self) -> KeyboardInterrupt:
+        """Ctrl-C before the program started (loading, creating the trace): nothing ran, so
+        nothing is kept; the file, if ours already, is removed."""
+        if self._out is not None:
+            from ttd.store.trace_store import _remove_with_sidecars
+
+            try:
+                _remove_with_sidecars(self._out)  # still ours: we hold its lock
+            except OSError:
+                pass
+        return KeyboardInterrupt("before the program started: no trace written")
 
     def _abandon(self, exc: BaseException) -> BaseException:
         """After a failure with the file created: a capture without its program (the first
@@ -368,6 +383,7 @@ class Capturer:
 
         exit_code, trap, trap_frames, status = 0, None, None, "complete"
         restore = self._install_sigint(engine) if _main_thread() else None
+        self._started = True
         invoke_results = None
         t_run = time.perf_counter()
         try:
