@@ -42,7 +42,8 @@ class ReplayTarget:
 
     def _event(self, stop: Stop) -> StopEvent:
         kind = _KIND[stop.why]
-        desc = self.session.trap if kind is StopKind.EXCEPTION else None
+        desc = (self.session.trap if kind is StopKind.EXCEPTION
+                else self.session.ending() if kind is StopKind.REPLAY_END else None)
         if kind is StopKind.WATCHPOINT:
             return StopEvent(kind, code_addr(stop.pc), watch_addr=stop.watch_addr,
                              watch_kind=stop.watch_kind)
