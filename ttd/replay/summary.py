@@ -58,7 +58,7 @@ def run_facts(info: dict) -> dict:
 
 def _words(values: list) -> str:
     """Quoted as a shell would need them: `one "two words"` shows as `one 'two words'`."""
-    return shlex.join(str(v) for v in values)
+    return shlex.join(str(v) for v in (values if isinstance(values, list) else [values]))
 
 
 def _stdin(n: int | None) -> str:
@@ -83,11 +83,11 @@ def run_rows(s: dict) -> list[tuple[str, object]]:
 
 def trace_rows(s: dict) -> list[tuple[str, object]]:
     """`ttd info` of an expanded trace (s: trace_summary, with `in_progress`)."""
-    outcome = (f"trap at {s['trap_pc']:#x}: {s['trap']}" if s["trap"] and s["trap_pc"] is not None
+    outcome = (f"trap at {s['trap_pc']:#x}: {s['trap']}" if s["trap"] and isinstance(s["trap_pc"], int)
                else f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}")
     return run_rows(s) + [
         ("status", f"recording (in progress: {s['steps']:,} steps so far)" if s["in_progress"]
-                   else s["status"] + (" (partial trace)" if s["partial"] else "")),
+                   else str(s["status"]) + (" (partial trace)" if s["partial"] else "")),
         ("steps", f"{s['steps']:,}"),
         ("functions", s["functions"]),
         ("outcome", outcome if s["status"] != "recording" else "unknown (still recording)"
