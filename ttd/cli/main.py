@@ -15,6 +15,7 @@ import argparse  # noqa: E402
 import gc
 import json
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -706,8 +707,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv, main_thread)
     finally:
-        if main_thread:
-            quiet_interrupts()  # the interpreter's exit (joining threads) is no place for one
+        if main_thread:  # the command is done: a Ctrl-C during the interpreter's exit changes
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing, its status stands
 
 
 def _main(argv: list[str] | None, main_thread: bool) -> int:
