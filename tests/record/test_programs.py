@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.cases import load_cases
-from tests.support.recording import info_json, record_case, ttd
+from tests.support.cases import load_cases, run_case_cli
+from tests.support.recording import info_json, record, record_case, ttd
 
 CASES = [c for c in load_cases() if not c.name.startswith("bench_")]
 BENCH = [c for c in load_cases() if c.name.startswith("bench_")]
@@ -38,14 +38,24 @@ def test_benchmark_programs_record_small(case, tmp_path):
     assert ttd("verify", str(rec.trace)).returncode == 0
 
 
-def test_trap_is_reported_like_wasmtime(tmp_path):
+@pytest.mark.parametrize("mode", [(), ("--direct",), ("--capture-only",)], ids=lambda m: m[0] if m else "default")
+def test_trap_is_reported_like_wasmtime(tmp_path, mode):
+    """wasmtime's causes, the memory fault's address included, printed and kept in the trace."""
     case = next(c for c in CASES if c.name == "trap")
-    rec = record_case(case, tmp_path / "trap.db")
+    live = run_case_cli(case)
+    causes = [ln.strip() for ln in live.stderr.splitlines()
+              if ln.strip().startswith(("2: memory fault at wasm address 0x", "3: wasm trap: "))]
+    assert len(causes) == 2, live.stderr
+    rec = record(case.wasm_path, tmp_path / "trap.db", extra=mode)
     assert rec.returncode == 134
-    assert "out of bounds memory access" in rec.stderr
     assert "read_balance" in rec.stderr  # the Wasm backtrace names the trapping function
+    assert rec.stderr.splitlines()[-3:-1] == [f"    1: {causes[0].split(': ', 1)[1]}",
+                                              f"    2: {causes[1].split(': ', 1)[1]}"], rec.stderr
+    if mode == ("--capture-only",):
+        assert ttd("expand", "--quiet", str(rec.trace)).returncode == 0
     info = info_json(rec.trace)
-    assert info["trap"] == "out of bounds memory access"
+    fault, kind = (c.split(": ", 1)[1] for c in causes)
+    assert info["trap"] == f"{fault}: {kind.removeprefix('wasm trap: ')}"
     assert isinstance(info["trap_pc"], int)
 
 
@@ -57,7 +67,7 @@ def test_info_names_the_files_the_program_opened(tmp_path):
     rec = record_case(case, tmp_path / "files.db")
     assert rec.returncode == 0, rec.stderr
     info = info_json(rec.trace)
-    assert info["files"] == ["input.txt"], info["files"]  # relative to the preopened data/
+    assert info["files"] == list(case.args), info["files"]  # as the program named it
     assert str(tmp_path) not in " ".join(info["files"] + info["dirs"])
     text = ttd("info", str(rec.trace)).stdout.decode()
     assert "files:" in text and "input.txt" in text

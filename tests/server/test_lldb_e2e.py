@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from tests.support.cases import get_case
+from tests.support.cases import get_case, run_case_cli
 from tests.support.lldb_session import LLDBSession, require_lldb
 from tests.support.recording import record, record_case
 from tests.support.reference import diff_observations, observe, observe_live
@@ -102,6 +102,10 @@ def test_post_mortem_at_end(traces):
         stop = s.stop()
         assert stop.function == "read_balance"
         assert "out of bounds" in (stop.description or "")
+        # wasmtime's cause, as `wasmtime run` prints it: the faulting address and memory size
+        live = run_case_cli(get_case("trap")).stderr
+        fault = next(ln.split(": ", 1)[1] for ln in live.splitlines() if "memory fault at" in ln)
+        assert fault in stop.description
         assert "read_balance" in s.run_command("bt")
 
 

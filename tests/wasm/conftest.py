@@ -9,7 +9,8 @@ import pytest
 from .wasm_tools import wasm_tools_path
 
 WAT_DIR = Path(__file__).resolve().parent.parent / "wat"
-BIG_C_MODULE = Path("/tmp/exp/t.wasm")
+# the largest committed C program (SQLite with a SQL driver, 4.7 MB, ~446,000 instructions)
+BIG_C_MODULE = Path(__file__).resolve().parent.parent / "programs" / "sqlite_driver.wasm"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ either parse or raise WasmError, for parsing and for decoding every body.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from ttd.wasm import WasmError, iter_operators, parse_module
 
-from .conftest import WAT_DIR
+from .conftest import BIG_C_MODULE, WAT_DIR
 from .features import FEATURES
 
 HEADER = b"\x00asm\x01\x00\x00\x00"
@@ -94,9 +93,6 @@ def test_code_mutations(samples: list[bytes], data) -> None:
 
 
 def test_truncated_big_module() -> None:
-    path = Path("/tmp/exp/t.wasm")
-    if not path.exists():
-        pytest.skip("large C test module not present")
-    data = path.read_bytes()
+    data = BIG_C_MODULE.read_bytes()
     for n in (9, 100, 1000, len(data) // 3, len(data) // 2, len(data) - 1):
         load_everything(data[:n])

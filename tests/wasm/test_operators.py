@@ -452,7 +452,6 @@ def test_large_module_decodes_fast() -> None:
     assert elapsed < 6.0, f"decoding {n} instructions took {elapsed:.2f}s"
 
 
-@pytest.mark.skipif(not BIG_C_MODULE.exists(), reason="large C test module not present")
 def test_real_c_module() -> None:
     data = BIG_C_MODULE.read_bytes()
     t0 = time.perf_counter()
@@ -464,7 +463,6 @@ def test_real_c_module() -> None:
     assert any(not n.startswith("func[") for n in m.func_names.values())
 
 
-@pytest.mark.skipif(not BIG_C_MODULE.exists(), reason="large C test module not present")
 def test_real_c_module_matches_wasm_tools(wasm_tools: str) -> None:
     assert_matches_wasm_tools(BIG_C_MODULE.read_bytes(), wasm_tools)
 

@@ -6,12 +6,23 @@ to see the traceback of an internal error.
 
 from __future__ import annotations
 
-import argparse
+from ttd.cli import quiet_interrupts, raise_interrupts
+
+if __name__ == "__main__":  # `python -m ttd.cli.main`: from the first import on
+    quiet_interrupts()
+
+import argparse  # noqa: E402
 import gc
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+
+from ttd.replay.summary import (
+    format_rows, printable as _printable, run_facts, run_rows, trace_rows, trace_summary,
+)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -161,38 +172,6 @@ def _expanded_copy(path: str, quiet: bool) -> Path:
     return res.path
 
 
-def trace_summary(trace, path: str) -> dict:
-    import hashlib
-
-    info = trace.info
-    size = trace.store.size_bytes()
-    return {
-        "path": str(path),
-        "program": info.get("program"),
-        "args": info.get("args", []),
-        "env": info.get("env", []),
-        "dirs": info.get("dirs", []),
-        "files": info.get("files", []) if isinstance(info.get("files"), list) else [],
-        "invoke": info.get("invoke"),
-        "recorded_at": info.get("recorded_at"),
-        "ttd_version": info.get("ttd_version"),
-        "wasmtime_version": info.get("wasmtime_version"),
-        "status": info.get("status"),
-        "partial": info.get("status") != "complete",
-        "steps": trace.total_steps,
-        "chunks": len(trace.chunks),
-        "functions": info.get("functions"),
-        "exit_code": info.get("exit_code"),
-        "trap": info.get("trap"),
-        "trap_pc": info.get("trap_pc"),
-        # of the bytes stored now (checked against the module's checksum when the trace was
-        # opened), not the recorder's note in trace_info, which nothing checks
-        "module_sha256": hashlib.sha256(trace.wasm).hexdigest(),
-        "size_bytes": size,
-        "bytes_per_step": round(size / trace.total_steps, 4) if size and trace.total_steps else None,
-    }
-
-
 def cmd_info(a: argparse.Namespace) -> int:
     if a.trace is None:  # `ttd info --db URL`: what the team store holds
         if not a.db:
@@ -222,28 +201,7 @@ def cmd_info(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(s, sort_keys=True))
         return 0
-    outcome = (f"trap at {s['trap_pc']:#x}: {s['trap']}" if s["trap"] and s["trap_pc"] is not None
-               else f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}")
-    rows = [
-        ("program", s["program"]),
-        ("args", " ".join(s["args"]) or "(none)"),
-        ("env", " ".join(s["env"]) or "(none)"),
-        ("dirs", " ".join(s["dirs"]) or "(none)"),
-        ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
-        ("recorded", s["recorded_at"]),
-        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
-        ("status", f"recording (in progress: {s['steps']:,} steps so far)" if s["in_progress"]
-                   else s["status"] + (" (partial trace)" if s["partial"] else "")),
-        ("steps", f"{s['steps']:,}"),
-        ("functions", s["functions"]),
-        ("outcome", outcome if s["status"] != "recording" else "unknown (still recording)"
-                    if s["in_progress"] else "unknown (recording did not finish)"),
-        ("module", s["module_sha256"]),
-        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"
-                 + (f" ({s['bytes_per_step']} bytes/step)" if s["bytes_per_step"] else "")),
-    ]
-    for k, v in rows:
-        print(f"{k + ':':<11}{_printable(v)}")
+    sys.stdout.write(format_rows(trace_rows(s)))
     return 0
 
 
@@ -254,16 +212,10 @@ def _capture_info(store, a: argparse.Namespace) -> int:
     info = store.info()
     wasm = store.module(0).wasm
     s = {
-        "path": a.trace, "kind": "capture", "program": info.get("program"),
-        "args": info.get("args", []), "env": info.get("env", []), "dirs": info.get("dirs", []),
-        "files": info.get("files", []) if isinstance(info.get("files"), list) else [],
-        "invoke": info.get("invoke"), "recorded_at": info.get("recorded_at"),
-        "ttd_version": info.get("ttd_version"), "wasmtime_version": info.get("wasmtime_version"),
-        "status": info.get("status"), "partial": info.get("status") != "complete",
+        **run_facts(info), "path": a.trace, "kind": "capture",
         "calls": (info["capture_calls"] if isinstance(info.get("capture_calls"), int)
                   else store.capture_calls_stored()),
-        "exit_code": info.get("exit_code"),
-        "trap": info.get("trap"), "module_sha256": hashlib.sha256(wasm).hexdigest(),
+        "module_sha256": hashlib.sha256(wasm).hexdigest(),
         "size_bytes": store.size_bytes(), "steps": None,
     }
     s["in_progress"] = s["status"] == "recording" and _being_recorded(a.trace)
@@ -273,24 +225,15 @@ def _capture_info(store, a: argparse.Namespace) -> int:
     outcome = (f"trap: {s['trap']}" if s["trap"] else f"exit {s['exit_code']}"
                if s["status"] != "recording" else "unknown (capture did not finish)")
     calls = s["calls"]
-    rows = [
-        ("kind", "capture (not expanded: `ttd expand` builds the step-level history)"),
-        ("program", s["program"]),
-        ("args", " ".join(str(x) for x in s["args"]) or "(none)"),
-        ("env", " ".join(str(x) for x in s["env"]) or "(none)"),
-        ("dirs", " ".join(str(x) for x in s["dirs"]) or "(none)"),
-        ("files", " ".join(str(f) for f in s["files"]) or "(none opened)"),
-        ("recorded", s["recorded_at"]),
-        ("versions", f"ttd {s['ttd_version']}, wasmtime {s['wasmtime_version']}"),
-        ("status", "capturing (in progress)" if s["in_progress"]
-                   else str(s["status"]) + (" (partial capture)" if s["partial"] else "")),
-        ("calls", f"{calls:,} import calls" if isinstance(calls, int) else "unknown"),
-        ("outcome", outcome),
-        ("module", s["module_sha256"]),
-        ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB"),
-    ]
-    for k, v in rows:
-        print(f"{k + ':':<11}{_printable(v)}")
+    rows = [("kind", "capture (not expanded: `ttd expand` builds the step-level history)"),
+            *run_rows(s),
+            ("status", "capturing (in progress)" if s["in_progress"]
+                       else str(s["status"]) + (" (partial capture)" if s["partial"] else "")),
+            ("calls", f"{calls:,} import calls" if isinstance(calls, int) else "unknown"),
+            ("outcome", outcome),
+            ("module", s["module_sha256"]),
+            ("size", f"{(s['size_bytes'] or 0) / 1e6:,.2f} MB")]
+    sys.stdout.write(format_rows(rows))
     return 0
 
 
@@ -390,6 +333,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _port(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number")
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a port number (0 to 65535; 0 picks a free one)")
     return n
 
 
@@ -676,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("serve", help="replay a trace to LLDB over gdb-remote")
-    s.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
+    s.add_argument("--port", type=_port, default=0, help="TCP port (0 picks a free one)")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--at", type=_position, default="start", metavar="start|end|STEP",
                    help="where each connection starts (end: the trap, for post-mortem)")
@@ -696,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("query", help="who wrote this, every call of a function, a step")
     q.add_argument("--db", metavar="URL", help=_DB_HELP)
+    q.add_argument("--json", action="store_true", help="JSON instead of a table (anywhere on the line)")
     q.add_argument("trace")
     qs = q.add_subparsers(dest="what", required=True)
     qw = qs.add_parser("writes", help="every write to ADDR[:LEN] (LEN default 4)")
@@ -707,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     qa = qs.add_parser("at", help="pc, function, source line and call stack at STEP")
     qa.add_argument("target", type=int, metavar="STEP")
     for sp in (qw, qc, qa):
-        sp.add_argument("--json", action="store_true")
+        sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
         sp.add_argument("--limit", type=int, default=1000)
         sp.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
     q.set_defaults(func=cmd_query)
@@ -733,7 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("runtime", help="serve one session for LLDB's wasm platform (see README)")
     rt.add_argument("--trace", help="the trace (default: the newest traces/<program>-*.db)")
     rt.add_argument("--at", type=_position, default="start", metavar="start|end|STEP")
-    rt.add_argument("--port", type=int, required=True)
+    rt.add_argument("--port", type=_port, required=True)
     rt.add_argument("--host", default="127.0.0.1")
     rt.add_argument("program", nargs="?", help="the module LLDB launched (checked against the trace)")
     rt.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -747,6 +701,17 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        quiet_interrupts()
+    try:
+        return _main(argv, main_thread)
+    finally:
+        if main_thread:  # the command is done: a Ctrl-C during the interpreter's exit changes
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing, its status stands
+
+
+def _main(argv: list[str] | None, main_thread: bool) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # LLDB's wasm platform puts its port argument before the runtime arguments:
@@ -766,6 +731,8 @@ def main(argv: list[str] | None = None) -> int:
     from ttd.wasm.errors import WasmError
 
     try:
+        if main_thread:
+            raise_interrupts()
         return a.func(a)
     except CliError as e:
         sys.stderr.write(f"ttd: error: {_one_line(e)}\n")
@@ -786,8 +753,11 @@ def main(argv: list[str] | None = None) -> int:
     except RecursionError:
         sys.stderr.write("ttd: error: input nested too deeply (a damaged trace?)\n")
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        sys.stderr.write("ttd: interrupted\n")
+    except KeyboardInterrupt as e:
+        if os.environ.get("TTD_DEBUG"):
+            import traceback
+            traceback.print_exc()
+        sys.stderr.write(f"ttd: interrupted{' ' + _one_line(e) if str(e) else ''}\n")
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE
@@ -800,15 +770,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _one_line(e: object) -> str:
     return _printable(" ".join(part.strip() for part in str(e).splitlines() if part.strip()))
-
-
-def _printable(v: object) -> str:
-    """Text from a trace (names, arguments, messages quoting it) for the terminal: control
-    characters escaped, so a crafted trace cannot send escape sequences to it."""
-    text = str(v)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ import wasmtime
 import ttd
 from ttd.record.recorder import (
     Interrupted, RecordError, RecordOptions, _bits, _check_out, _main_thread, _one_line,
-    _trap_message, _wt_functype, default_trace_path, frame_offset, run_info, MAX_FILES,
+    _trap_message, _wt_functype, default_trace_path, frame_offset, read_program, run_info,
+    trap_cause_lines,
 )
+from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import ChunkWriter
@@ -104,6 +106,7 @@ class Capturer:
         self.lock = None  # the capture's lock, kept for the caller (run(keep_lock=True))
         self._out: Path | None = None  # the file, once created
         self._head_committed = False  # the program and its info are in the file
+        self._started = False  # the program was called (a Ctrl-C from then on keeps the calls)
         self._writer: ChunkWriter | None = None
 
     def run(self, keep_lock: bool = False) -> CaptureResult:
@@ -120,6 +123,8 @@ class Capturer:
                     self._writer.finish()
                 except BaseException:
                     pass
+            if isinstance(exc, KeyboardInterrupt) and not self._started:
+                raise self._nothing_ran() from exc
             error = self._abandon(exc)
             if error is exc:
                 raise
@@ -128,6 +133,18 @@ class Capturer:
             if self._lock is not None:
                 self._lock.close()
                 self._lock = None
+
+    def _nothing_ran(self) -> KeyboardInterrupt:
+        """Ctrl-C before the program started (loading, creating the trace): nothing ran, so
+        nothing is kept; the file, if ours already, is removed."""
+        if self._out is not None:
+            from ttd.store.trace_store import _remove_with_sidecars
+
+            try:
+                _remove_with_sidecars(self._out)  # still ours: we hold its lock
+            except OSError:
+                pass
+        return KeyboardInterrupt("before the program started: no trace written")
 
     def _abandon(self, exc: BaseException) -> BaseException:
         """After a failure with the file created: a capture without its program (the first
@@ -153,14 +170,7 @@ class Capturer:
 
     def _load(self) -> tuple[bytes, wasmtime.Engine, wasmtime.Module]:
         path = self.opts.program
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"{path}: no such file")
-        except IsADirectoryError:
-            raise RecordError(f"{path}: is a directory")
-        except OSError as e:
-            raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+        data = read_program(path)
         engine = self.engine or capture_engine()
         if self.plain_module is not None:
             return data, engine, self.plain_module
@@ -190,7 +200,8 @@ class Capturer:
                         if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
         names = [imp.name for _i, imp in wasi_imports]
         state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
-                 "files": {}, "last_flush": time.monotonic()}
+                 "last_flush": time.monotonic()}
+        guest = GuestFiles([g for _h, g in o.dirs])
         lock = threading.Lock()
         box: dict = {}
 
@@ -231,9 +242,6 @@ class Capturer:
                 if self.interrupted:
                     raise Interrupted()
                 args = [_bits(v, t) for v, t in zip(vals, ptypes)]
-                if name == "path_open" and len(args) >= 4 and len(state["files"]) < MAX_FILES:
-                    state["files"].setdefault(
-                        read_mem(args[2], min(args[3], 4096)).decode("utf-8", "replace"), None)
                 fn = box["tramp"][f"f{k}"]
                 with lock:
                     box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
@@ -256,6 +264,7 @@ class Capturer:
                 results = list(result) if isinstance(result, (list, tuple)) else (
                     [] if result is None else [result])
                 bits = [_bits(v, t) for v, t in zip(results, rtypes)]
+                guest.call(name, args, bits, read_mem)  # names, not contents
                 regions = []
                 mem = box.get("memory")
                 if mem is not None:
@@ -347,7 +356,7 @@ class Capturer:
             stop_timer.set()
             flush_pending()
             summary = {"status": "interrupted", "exit_code": 130, "trap": None,
-                       "trap_frames": None, "invoke_results": None, "files": list(state["files"]),
+                       "trap_frames": None, "invoke_results": None, **guest.info(),
                        "capture_calls": state["calls"],
                        "capture_seconds": round(time.perf_counter() - t0, 3)}
             writer.call(lambda st: (st.set_info(**summary), st.commit()))
@@ -374,6 +383,7 @@ class Capturer:
 
         exit_code, trap, trap_frames, status = 0, None, None, "complete"
         restore = self._install_sigint(engine) if _main_thread() else None
+        self._started = True
         invoke_results = None
         t_run = time.perf_counter()
         try:
@@ -417,7 +427,7 @@ class Capturer:
             "trap_frames": trap_frames,
             "trap_in_import": bool(trap and state.get("import_trap")),
             "invoke_results": invoke_results,
-            "files": list(state["files"]),
+            **guest.info(),
             "capture_calls": state["calls"],
             "capture_final": final,
             "capture_seconds": round(time.perf_counter() - t0, 3),
@@ -542,8 +552,7 @@ def _print_trap(e: wasmtime.Trap, data: bytes) -> None:
         name = backtrace_name(names, f.func_index) if f.func_index is not None else "?"
         lines.append(f"           {i}: {off:>#8x} - {name}" if off is not None
                      else f"           {i}: {name}")
-    lines.append(f"    1: {_trap_message(e)}")
-    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.write("\n".join(lines + trap_cause_lines(e, _trap_message(e))) + "\n")
 
 
 def capture(opts: RecordOptions) -> CaptureResult:

@@ -30,6 +30,7 @@ from ttd.record.recorder import (
 )
 from ttd.store import codec
 from ttd.store.errors import TraceError
+from ttd.progress import ProgressLine
 from ttd.store.recording_lock import RecordingInProgress, RecordingLock, lock_existing
 from ttd.store.trace_store import TraceStore, _remove_with_sidecars
 
@@ -45,7 +46,8 @@ DEFAULT_JOBS = 1
 MAX_BACKTRACE = 20
 #: Keys of the capture's info the expanded trace keeps as they are.
 KEEP = ("program", "args", "env", "dirs", "invoke", "recorded_at", "ttd_version",
-        "wasmtime_version", "module_sha256", "files", "invoke_results")
+        "wasmtime_version", "module_sha256", "files", "stdin_bytes",
+        "invoke_results")
 
 
 @dataclass
@@ -267,7 +269,10 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
     final = out or path
     tmp = stem.with_name(stem.name + ".expand")
     parts: list[Path] = []
-    progress = _Progress(quiet)
+    line = ProgressLine("expanding", quiet, delay=0.0)
+
+    def progress(stage: str) -> None:
+        line.show(stage, force=True)
     workers = _Workers(jobs) if jobs > 1 else None
     try:
         depth = None
@@ -285,7 +290,7 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
         if n == 1:
             if workers is not None:
                 workers.close()
-            progress("expanding")
+            progress("re-executing the capture")
             state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True, depth)
             _check_outcome(path, info, state, depth)
             chunks = state["chunks"]
@@ -331,7 +336,7 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
             st.commit()
             steps = int(st.info().get("steps") or 0)
         os.replace(tmp, final)
-        progress.done()
+        line.done()
         return ExpandResult(final, steps, chunks, state["status"], state["exit_code"],
                             state["trap"], time.perf_counter() - t0, n)
     finally:
@@ -570,25 +575,6 @@ def _merge(parts: list[Path], out: Path, states: list[dict], bounds: list[int]) 
         con.commit()
     finally:
         con.close()
-
-
-class _Progress:
-    def __init__(self, quiet: bool):
-        self.quiet = quiet or not sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, what: str) -> None:
-        if self.quiet:
-            return
-        sys.stderr.write(f"\r\x1b[Kexpanding: {what}")
-        sys.stderr.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-            self.shown = False
 
 
 if __name__ == "__main__":

@@ -10,10 +10,9 @@ then starts from the nearest checkpoint instead of from step 0.
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 
+from ttd.progress import ProgressLine
 from ttd.replay.machine import Frame
 from ttd.replay.trace import Trace
 from ttd.store import codec
@@ -26,16 +25,10 @@ def index_trace(path: Path, quiet: bool = False, start: tuple[int, list, int] | 
     block are start[1:], if given); returns the pc of the last step."""
     with TraceStore.open(path, writable=True) as store:
         trace = Trace(store)
-        t0 = time.monotonic()
-        shown = [False, 0.0]
+        line = ProgressLine("indexing", quiet, delay=1.0)
 
         def progress(done: int, n: int, steps: int) -> None:
-            now = time.monotonic()
-            if quiet or now - t0 < 1.0 or (now - shown[1] < 0.5 and done < n):
-                return
-            shown[:] = [True, now]
-            sys.stderr.write(f"\rindexing: {steps / 1e6:,.1f}M steps, chunk {done}/{n} ")
-            sys.stderr.flush()
+            line.show(f"{steps / 1e6:,.1f}M steps, chunk {done}/{n}", force=done == n)
 
         blocks: dict[int, bytes] = {}
         frames = trace.walk_frames(progress, blocks, start)
@@ -47,7 +40,6 @@ def index_trace(path: Path, quiet: bool = False, start: tuple[int, list, int] | 
                 cp["blocks"] = blocks[seq]
             store.put_checkpoint(seq, codec.pack(cp))
         store.commit()
-        if shown[0]:
-            sys.stderr.write("\n")
+        line.done()
         final_frames, _prev = frames[len(trace.chunks)]
         return Frame.from_wire(final_frames[-1]).pc if final_frames else None

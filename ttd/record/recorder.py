@@ -25,6 +25,8 @@ import ttd
 from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
+from ttd.progress import ProgressLine
+from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
@@ -35,7 +37,6 @@ from ttd.wasm.errors import UnsupportedOpcode, WasmError
 from ttd.wasm.module import parse_module
 
 
-MAX_FILES = 1000  # file names kept for `ttd info`
 
 
 class RecordError(Exception):
@@ -183,27 +184,13 @@ def _bits(value, vt: str) -> int:
 
 class Progress:
     def __init__(self, quiet: bool, label: str):
-        self.quiet = quiet
-        self.label = label
-        self.last = time.monotonic() + 0.5  # short runs print no progress at all
-        self.shown = False
+        self.line = ProgressLine(label, quiet, delay=0.5)  # short runs print no progress at all
 
     def __call__(self, steps: int, nbytes: int, force: bool = False) -> None:
-        if self.quiet or (force and not self.shown):
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.5:
-            return
-        self.last = now
-        self.shown = True
-        sys.stderr.write(f"\r{self.label}: {steps / 1e6:,.1f}M steps, {nbytes / 1e6:,.1f} MB written ")
-        sys.stderr.flush()
+        self.line.show(f"{steps / 1e6:,.1f}M steps, {nbytes / 1e6:,.1f} MB written", force)
 
     def done(self) -> None:
-        if self.shown and not self.quiet:
-            self.shown = False
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.line.done()
 
 
 class Recorder:
@@ -412,8 +399,9 @@ class Recorder:
 
         snap = MemorySnapshotter(len(mems))
         state = {"seq": 0, "blocks": 0, "host": [], "last_id": None, "all_dirty": False,
-                 "pending_all": False, "files": {}, "steps": 0}
+                 "pending_all": False, "steps": 0}
         self._state = state
+        guest = GuestFiles(program_info.get("dirs") or [])
 
         def read_globals() -> list[int]:
             return [_bits(g.value(store), t) if isinstance(t, str) else 0
@@ -535,13 +523,9 @@ class Recorder:
 
             def hook(*vals) -> None:
                 args = [_bits(v, t) for v, t in zip(vals[:np_], ptypes)]
-                if imp_name == "path_open" and mem is not None and len(args) >= 4:
-                    # what `ttd info` shows a teammate the trace reveals: names, not contents
-                    files = state["files"]
-                    if len(files) < MAX_FILES:
-                        files.setdefault(read(args[2], min(args[3], 4096)).decode(
-                            "utf-8", "replace"), None)
                 results = [_bits(v, t) for v, t in zip(vals[np_:], rtypes)]
+                if mem is not None and imp_module.startswith("wasi"):
+                    guest.call(imp_name, args, results, read)  # names, not contents
                 regions = []
                 if mem is not None and imp_module.startswith("wasi"):
                     for addr, n in written_regions(imp_name, args, read, mem.data_len(store), arg_sizes):
@@ -678,7 +662,7 @@ class Recorder:
             "chunks": n_chunks,
             "final": dict(final_info, last_pc=live_last_pc),
             "invoke_results": invoke_results,
-            "files": list(state["files"]),
+            **guest.info(),
             "record_seconds": round(time.perf_counter() - t0, 3),
         }
         from ttd.store.trace_store import TraceStore
@@ -830,8 +814,7 @@ class Recorder:
                 if f.func_index is not None else "?"
             lines.append(f"           {i}: {pc:>#8x} - {name}" if pc is not None
                          else f"           {i}: {name}")
-        lines.append(f"    1: {message}")
-        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.write("\n".join(lines + trap_cause_lines(e, message)) + "\n")
 
 
 def _stack_note(expansion: bool, captured_overflow: bool = True) -> str:
@@ -899,14 +882,34 @@ def run_info(o: RecordOptions, data: bytes) -> dict:
 
 
 def read_program(path: Path) -> bytes:
+    """The module's binary; a text module (.wat) is converted, as `wasmtime run` accepts it."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RecordError(f"{path}: no such file")
     except IsADirectoryError:
         raise RecordError(f"{path}: is a directory")
     except OSError as e:
         raise RecordError(f"{path}: cannot read: {e.strerror or e}")
+    return wat_to_wasm(path, data)
+
+
+def wat_to_wasm(path: Path, data: bytes) -> bytes:
+    if data.startswith(b"\0asm"):
+        return data
+    text = data.lstrip()
+    if not (path.suffix == ".wat" or text.startswith((b"(", b";;"))):
+        return data  # neither binary nor text: refused as an invalid module
+    try:
+        return wasmtime.wat2wasm(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not a valid WebAssembly text module: not UTF-8 text")
+    except wasmtime.WasmtimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        where = next((ln[4:].replace("<anon>", path.name) for ln in lines if ln.startswith("--> ")), None)
+        why = lines[0] if lines else "cannot parse"
+        raise RecordError(f"{path}: not a valid WebAssembly text module: {why}"
+                          + (f" (at {where})" if where else ""))
 
 
 def expansion_engine() -> wasmtime.Engine:
@@ -971,8 +974,32 @@ def _trap_message(e: wasmtime.Trap) -> str:
     return _trap_text(e.message if hasattr(e, "message") else str(e))
 
 
+def _trap_causes(text: str) -> list[str]:
+    """wasmtime's chain of causes (its 'Caused by:' lines), outermost first: for a memory
+    fault, "memory fault at wasm address 0x... in linear memory of size 0x...", then
+    "wasm trap: out of bounds memory access"."""
+    lines = str(text).splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.strip() == "Caused by:"]
+    if not heads:
+        return []
+    causes = [ln.strip().split(": ", 1) for ln in lines[heads[-1] + 1:]]
+    return [c[1] for c in causes if len(c) == 2 and c[0].isdigit()]
+
+
+def trap_cause_lines(e: wasmtime.Trap, message: str) -> list[str]:
+    """The numbered cause lines `wasmtime run` prints under a trap's backtrace."""
+    causes = _trap_causes(getattr(e, "message", str(e)))
+    if not causes or _trap_text(getattr(e, "message", str(e))) != message:
+        causes = [message]
+    return [f"    {i}: {c}" for i, c in enumerate(causes, 1)]
+
+
 def _trap_text(text: str) -> str:
-    """The trap's own message out of wasmtime's text (backtrace, 'Caused by', ...)."""
+    """The trap's message out of wasmtime's text (backtrace, 'Caused by', ...), on one line:
+    its causes joined as wasmtime joins them, the memory fault's address kept."""
+    causes = _trap_causes(text)
+    if causes and causes[-1].startswith("wasm trap:"):
+        return ": ".join(causes[:-1] + [causes[-1].split("wasm trap:", 1)[1].strip()])
     if "wasm trap:" in text and "\n" not in text:  # _one_line's: "...; wasm trap: MESSAGE"
         return text.rsplit("wasm trap:", 1)[1].strip()
     for line in str(text).splitlines()[::-1]:

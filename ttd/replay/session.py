@@ -74,6 +74,8 @@ class ReplaySession:
         self.requests: dict[int, int] = {}  # requested address -> refcount
         self.active: dict[int, int] = {}  # effective pc -> number of requests mapping to it
         self.trap = trace.info.get("trap")
+        self.exit_code = trace.info.get("exit_code")
+        self.status = trace.info.get("status")
         self.pending: Callable[[], Stop] | None = None
         # (address, length) -> refcount, per kind: "watch" (writes), "rwatch", "awatch"
         self.watch_sets: dict[str, dict[tuple[int, int], int]] = {
@@ -109,6 +111,15 @@ class ReplaySession:
         return True
 
     # ---- motion -------------------------------------------------------------------------
+
+    def ending(self) -> str:
+        """How the recorded run ended, for the stop at the last step: the exit status, or why
+        the recording stopped there."""
+        if self.status == "complete" and isinstance(self.exit_code, int):
+            return f"end of the recording: the program exited with status {self.exit_code}"
+        if self.status == "interrupted":
+            return "end of the recording: interrupted (Ctrl-C) here"
+        return f"end of the recording ({self.status or 'unknown'}): the rest was not recorded"
 
     def _at_trap(self) -> bool:
         return self.trap is not None and self.cursor.step == self.total - 1

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ttd.progress import ProgressLine
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.lazy_memory import DirtyMemory
 from ttd.replay.machine import ReplayError
@@ -136,9 +135,7 @@ def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
     st.memories = [DirtyMemory(m) for m in st.memories]
     checked: dict[int, dict] = {}
     n = len(trace.chunks)
-    last_shown = 0.0
-    t0 = time.monotonic()
-    shown = False
+    line = ProgressLine("verifying", quiet, delay=1.0)
     for i, (seq, first, n_steps, _fb, _nb) in enumerate(trace.chunks):
         try:
             ch = trace.chunk(seq)
@@ -155,14 +152,8 @@ def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
             return rep
         rep.steps = st.steps_done
         rep.chunks = i + 1
-        now = time.monotonic()
-        if not quiet and now - t0 > 1.0 and (now - last_shown > 0.5 or i == n - 1):
-            last_shown = now
-            sys.stderr.write(f"\rverifying: {st.steps_done / 1e6:,.1f}M steps, chunk {i + 1}/{n} ")
-            sys.stderr.flush()
-            shown = True
-    if shown:
-        sys.stderr.write("\n")
+        line.show(f"{st.steps_done / 1e6:,.1f}M steps, chunk {i + 1}/{n}", force=i == n - 1)
+    line.done()
     if st.steps_done != trace.total_steps:
         rep.ok = False
         rep.problems.append(f"replayed {st.steps_done} steps, the trace says {trace.total_steps}")

@@ -8,11 +8,11 @@ tables come from LLDB (it owns the DWARF); the server owns time.
 from __future__ import annotations
 
 import bisect
-import json
 import shlex
 from typing import Callable
 
 from ttd.replay.session import ReplaySession
+from ttd.replay.summary import format_rows, trace_rows, trace_summary
 
 HELP = """ttd monitor commands:
   when                      current step and trace length
@@ -63,12 +63,9 @@ def run_monitor(s: ReplaySession, command: str) -> str:
     try:
         if cmd == "when":
             return f"step {s.cursor.step} of {s.total}, depth {s.depth}\n"
-        if cmd == "info":
-            info = {k: v for k, v in s.trace.info.items() if k in (
-                "program", "args", "env", "dirs", "recorded_at", "status", "exit_code", "trap",
-                "ttd_version", "wasmtime_version")}
-            info["steps"] = s.total
-            return json.dumps(info, indent=1) + "\n"
+        if cmd == "info":  # the rows `ttd info TRACE` prints
+            summary = trace_summary(s.trace, str(s.trace.store.location))
+            return format_rows(trace_rows(dict(summary, in_progress=False)))
         if cmd == "goto":
             target = _goto_target(s, args)
             s.stage(lambda: s.move_to(target))

@@ -7,6 +7,7 @@ the session's reasons for stopping and gdb-remote stop kinds. Owns no protocol a
 from __future__ import annotations
 
 import gc
+import logging
 import weakref
 
 from ttd.gdb.target import (
@@ -42,7 +43,8 @@ class ReplayTarget:
 
     def _event(self, stop: Stop) -> StopEvent:
         kind = _KIND[stop.why]
-        desc = self.session.trap if kind is StopKind.EXCEPTION else None
+        desc = (self.session.trap if kind is StopKind.EXCEPTION
+                else self.session.ending() if kind is StopKind.REPLAY_END else None)
         if kind is StopKind.WATCHPOINT:
             return StopEvent(kind, code_addr(stop.pc), watch_addr=stop.watch_addr,
                              watch_kind=stop.watch_kind)
@@ -144,6 +146,8 @@ class ReplayTarget:
         """Watchpoints on linear memory; read and access ones need a `--reads` trace (the
         default trace has no load addresses), otherwise LLDB gets an error reply."""
         offset = self._offset(addr, SPACE_MEMORY)
+        if offset is not None and kind is not WatchKind.WRITE and not self.session.reads_recorded:
+            _no_reads_hint(kind, offset, length)
         return offset is not None and self.session.add_watchpoint(offset, length,
                                                                   _WATCH_NAME[kind])
 
@@ -181,3 +185,12 @@ class ReplayTarget:
         del session
         if alive() is not None:  # another cycle holds it: collect now, not some time later
             gc.collect()
+
+
+def _no_reads_hint(kind: WatchKind, offset: int, length: int) -> None:
+    """LLDB only says "Watchpoint creation failed": the server's terminal (the debugger's own,
+    under `ttd lldb`) says why."""
+    what = "read" if kind is WatchKind.READ else "read/write"
+    logging.getLogger("ttd").warning(
+        "%s watchpoint on %d byte(s) at %#x refused: this trace has no load addresses; "
+        "record with `ttd record --reads` to watch reads", what, length, offset)
