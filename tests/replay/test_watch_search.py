@@ -103,3 +103,35 @@ def test_a_write_watch_stops_at_every_write_both_ways(traces):
         assert s.find_watch(stop.step, forward=True)[0] == stop.step + 1
     assert back == [k for k in reversed(writes) if k + 1 < s.total]
     assert stop.why is Why.BEGIN
+
+
+def test_staged_moves_stop_before_a_watched_write(traces):
+    """ttd.lldb's moves (monitor commands): back over a write, rc with LLDB's kinds (a modify
+    watchpoint passes the zeroing of `stats`, a write one stops there), a goto that lands on
+    another value; a crafted list is refused and stages nothing."""
+    from ttd.replay.session import Why
+    from ttd.server.monitor import run_monitor
+
+    s = _open(traces["wild"])
+    total = 0xFFFFF0  # stats.total: written at steps 60 (0 over 0), 132, 204, ...
+    s.add_watchpoint(total, 4)
+    modify, write = f"--watch=m:{total:x}:4", f"--watch=w:{total:x}:4"
+
+    def move(command):
+        assert not run_monitor(s, command).startswith("error")
+        return s.take_pending()
+
+    s.goto(205)
+    assert (stop := move(f"ttd rsi 3 {modify}")).why is Why.WATCHPOINT and stop.step == 204
+    assert (stop := move(f"ttd rc {modify}")).why is Why.WATCHPOINT and stop.step == 132
+    assert move(f"ttd rc {modify}").why is Why.BEGIN
+    s.goto(132)
+    assert (stop := move(f"ttd rc {write}")).why is Why.WATCHPOINT and stop.step == 60
+    assert (stop := move(f"ttd rsi 2 {write}")).why is Why.STEP and stop.step == 58
+    s.goto(133)
+    assert move(f"ttd goto 134 {modify}").why is Why.STEP  # the same value: a plain jump
+    assert (stop := move(f"ttd goto 300 {modify}")).why is Why.WATCHPOINT and stop.step == 300
+    assert move(f"ttd rc {modify}").step == 276  # the write of 60, before it
+    for crafted in ("m:-1:4", "q:0:4", "m:0", "m:0:0", ",".join(["w:0:4"] * 65)):
+        assert run_monitor(s, f"ttd rc --watch={crafted}").startswith("error")
+        assert s.pending is None

@@ -292,13 +292,21 @@ class ReplaySession:
         if not w.modify or reads:
             return steps[0] if steps else None
         cur = self.cursor
-        for at in steps:
+
+        def changes(at: int) -> bool:
             cur.seek(at)
             before = cur.read_memory(w.addr, w.length)
             cur.seek(at + 1)
-            if cur.read_memory(w.addr, w.length) != before:
-                return at
-        return None
+            return cur.read_memory(w.addr, w.length) != before
+
+        if len(steps) < 2 or steps[0] < steps[1]:
+            return next((at for at in steps if changes(at)), None)
+        # backward: the latest first, then the rest in step order (the cursor only has to
+        # run forward through the chunk, where going back re-seeks from its checkpoint)
+        if changes(steps[0]):
+            return steps[0]
+        hits = [at for at in reversed(steps[1:]) if changes(at)]
+        return hits[-1] if hits else None
 
     # ---- moves staged by a debugger command, performed on its next resume -----------------
 

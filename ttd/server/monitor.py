@@ -36,19 +36,27 @@ _WATCH_KINDS = {"m": ("watch", True), "w": ("watch", False), "r": ("rwatch", Fal
                 "a": ("awatch", False)}
 
 
+_MAX_WATCHES = 64  # as many as the server advertises (qWatchpointSupportInfo)
+
+
 def parse_watch_list(text: str) -> list[Watch]:
-    """'m:fffff0:4,r:1000:8' -> watches (addresses and sizes in hex)."""
+    """'m:fffff0:4,r:1000:8' -> watches (addresses and sizes in hex); ValueError for
+    anything else, more than 64, or a range outside a 64-bit memory."""
     out = []
     for part in text.split(","):
         if not part:
             continue
-        kind, addr, size = part.split(":")
+        kind, addr_s, size_s = part.split(":")
         if kind not in _WATCH_KINDS:
             raise ValueError(f"unknown watchpoint kind {kind!r}")
+        addr, size = int(addr_s, 16), int(size_s, 16)
+        if not (0 <= addr and 0 < size <= 1 << 32 and addr + size <= 1 << 63):
+            raise ValueError(f"watched range {part!r} out of bounds")
         name, modify = _WATCH_KINDS[kind]
-        out.append(Watch(int(addr, 16), int(size, 16), name, modify))
+        out.append(Watch(addr, size, name, modify))
+        if len(out) > _MAX_WATCHES:
+            raise ValueError(f"more than {_MAX_WATCHES} watchpoints")
     return out
-
 
 
 def parse_line_map(text: str) -> Callable[[int], int]:
