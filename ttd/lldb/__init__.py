@@ -25,8 +25,8 @@ COMMANDS = [
     ("reverse-finish", "rfinish", "reverse_finish",
      "Go back to the call of the current function, in its caller."),
     ("reverse-continue", "rc", "reverse_continue",
-     "Run backwards to the previous breakpoint hit (or the start of the recording); LLDB stays "
-     "in forward direction afterwards."),
+     "Run backwards to the previous breakpoint or watchpoint hit (or the start of the "
+     "recording); LLDB stays in forward direction afterwards."),
     ("ttd", None, "ttd_command",
      "ttd when | goto start|end|STEP|+N|-N | info | last-write EXPR: where you are in the "
      "trace, go anywhere, or back to the instruction that last wrote the lvalue EXPR."),
@@ -64,9 +64,50 @@ def _resume(debugger: lldb.SBDebugger, result: lldb.SBCommandReturnObject | None
 
 
 def _move(debugger: lldb.SBDebugger, monitor: str, result) -> None:
-    """Stage a move on the server, then resume so that LLDB lands there and refreshes."""
-    _monitor(debugger, monitor)
+    """Stage a move on the server, then resume so that LLDB lands there and refreshes. A
+    move back stops at a watchpoint hit on its way (the server is told LLDB's list)."""
+    _monitor(debugger, f"{monitor} --watch={_watch_list(debugger.GetSelectedTarget())[0]}")
     _resume(debugger, result)
+
+
+def _watch_list(target: lldb.SBTarget) -> tuple[str, bool]:
+    """LLDB's enabled watchpoints as the server's `--watch=` list (kind:addr:size, kind m for
+    LLDB's "modify", w, r or a), and whether any was left out because LLDB judges its hits
+    itself (a condition, or an ignore count not used up).
+
+    A move staged on the server is answered to a forward resume; a hit that LLDB does not
+    want (an unchanged value for "modify", a false condition) makes LLDB resume forwards,
+    so the server must report only hits that LLDB will stop at."""
+    parts, judged = [], False
+    for i in range(target.GetNumWatchpoints()):
+        wp = target.GetWatchpointAtIndex(i)
+        if not wp.IsValid() or not wp.IsEnabled():
+            continue
+        if wp.GetCondition() or wp.GetHitCount() < wp.GetIgnoreCount():
+            judged = True
+            continue
+        stream = lldb.SBStream()
+        wp.GetDescription(stream, lldb.eDescriptionLevelBrief)
+        m = re.search(r"type = (r?)(w?)(m?)", stream.GetData() or "")
+        read, write, modify = (bool(g) for g in m.groups()) if m else (
+            wp.IsWatchingReads(), wp.IsWatchingWrites(), False)
+        kind = "a" if read and (write or modify) else "r" if read else "m" if modify else "w"
+        parts.append(f"{kind}:{wp.GetWatchAddress():x}:{wp.GetWatchSize():x}")
+    return ",".join(parts), judged
+
+
+def _judged_breakpoints(target: lldb.SBTarget) -> bool:
+    """Whether LLDB may pass a hit of an enabled breakpoint by itself (a condition, an ignore
+    count not used up, auto-continue), resuming the way it was going."""
+    for i in range(target.GetNumBreakpoints()):
+        bp = target.GetBreakpointAtIndex(i)
+        if not bp.IsValid() or not bp.IsEnabled():
+            continue
+        things = [bp] + [bp.GetLocationAtIndex(j) for j in range(bp.GetNumLocations())]
+        for t in things:
+            if t.GetCondition() or t.GetAutoContinue() or t.GetIgnoreCount() > bp.GetHitCount():
+                return True
+    return False
 
 
 def _check(debugger: lldb.SBDebugger) -> lldb.SBProcess:
@@ -147,10 +188,9 @@ def reverse_step(debugger, command, result, _dict) -> None:
             _move(debugger, "ttd rsi 1", result)  # no line information: an instruction at a time
             return
         d0 = _depth(debugger)
-        _monitor(debugger, f"ttd rstep {table}")
         first = lldb.SBCommandReturnObject()
-        _resume(debugger, first)
-        if _depth(debugger) <= d0:
+        _move(debugger, f"ttd rstep {table}", first)
+        if _depth(debugger) <= d0 or thread.GetStopReason() == lldb.eStopReasonWatchpoint:
             result.AppendMessage((first.GetOutput() or "").rstrip("\n"))
             return
         # at the last instruction of a callee: back to the start of its last line
@@ -167,6 +207,16 @@ def reverse_finish(debugger, command, result, _dict) -> None:
 
 def reverse_continue(debugger, command, result, _dict) -> None:
     def body():
+        target = debugger.GetSelectedTarget()
+        if _watch_list(target)[1] or _judged_breakpoints(target):
+            # LLDB judges some hits itself and resumes the way it is going after one it
+            # passes: run backwards in LLDB's own direction, which then stays backwards
+            ret = lldb.SBCommandReturnObject()
+            debugger.GetCommandInterpreter().HandleCommand("process continue -R", ret)
+            text = (ret.GetOutput() or "").replace("Process 1 resuming\n", "").rstrip("\n")
+            result.AppendMessage(text + "\n(a condition or ignore count is set: LLDB now "
+                                 "continues backwards; `process continue -F` goes forwards)")
+            return
         _move(debugger, "ttd rc", result)
     _run(debugger, result, body)
 
@@ -181,11 +231,11 @@ def ttd_command(debugger, command, result, _dict) -> None:
         return
 
     def body():
-        out = _monitor(debugger, "ttd " + " ".join(shlex.quote(a) for a in args))
+        command = "ttd " + " ".join(shlex.quote(a) for a in args)
         if args[0] == "goto":
-            _resume(debugger, result)
+            _move(debugger, command, result)
         else:
-            result.AppendMessage(out.strip())
+            result.AppendMessage(_monitor(debugger, command).strip())
     _run(debugger, result, body)
 
 

@@ -22,11 +22,19 @@ from ttd.replay.trace import Trace
 class Why(Enum):
     POSITIONED = "positioned"  # initial stop, a goto
     BREAKPOINT = "breakpoint"
-    WATCHPOINT = "watchpoint"  # right after an instruction wrote watched bytes
+    WATCHPOINT = "watchpoint"  # at a watched access: after it going forward, before it backward
     STEP = "step"
     TRAP = "trap"  # stopped at the instruction that trapped
     BEGIN = "begin"  # ran backwards to the first step
     END = "end"  # ran forwards to the last step
+
+
+@dataclass(frozen=True)
+class Watch:
+    addr: int
+    length: int
+    kind: str = "watch"  # "watch" (writes), "rwatch" (reads), "awatch" (both)
+    modify: bool = False  # LLDB's "modify": only writes that change the bytes
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,10 @@ class ReplaySession:
         self.watch_sets: dict[str, dict[tuple[int, int], int]] = {
             "watch": {}, "rwatch": {}, "awatch": {}}
         self.reads_recorded = bool(trace.info.get("reads"))
+        self.move_watches: list[Watch] | None = None  # the debugger's list, during a move
+        self.pending_origin = 0
+        self.pending_jump = False
+        self.pending_watches: list[Watch] | None = None
         self._writes = None
         self._reads = None
         self._depth_cache: dict[int, np.ndarray] = {}
@@ -136,16 +148,34 @@ class ReplaySession:
         self.cursor.seek(min(max(step, 0), self.total - 1))
         return self._stop(Why.POSITIONED)
 
-    def step_forward(self) -> Stop:
-        if self.cursor.step >= self.total - 1:
+    def step_forward(self, watch: bool = True) -> Stop:
+        """One instruction forward; one that accesses watched bytes is reported as a
+        watchpoint hit, as a hardware watchpoint reports a single step that writes.
+
+        A write to a write watchpoint counts only if it changes the bytes: the watchpoint
+        may be LLDB's "modify" one, and LLDB answers a single step's hit it does not want
+        by continuing (measured with LLDB 23), where a step that reports no hit costs a
+        write watchpoint only the report of a write that changed nothing."""
+        here = self.cursor.step
+        if here >= self.total - 1:
             return self._stop(Why.END)
-        self.cursor.seek(self.cursor.step + 1)
+        hit = self.find_watch(here, forward=True, limit=here, modify=True) if watch else None
+        if hit is not None and hit[0] == here + 1:
+            return self._watch_stop(*hit)
+        self.cursor.seek(here + 1)
         return self._stop(Why.STEP)
 
-    def step_backward(self) -> Stop:
-        if self.cursor.step <= 0:
+    def step_backward(self, watch: bool = True) -> Stop:
+        """One instruction back; un-executing a watched access is a watchpoint hit (a write
+        to a write watchpoint only if it changed the bytes, as for `step_forward`)."""
+        here = self.cursor.step
+        if here <= 0:
             return self._stop(Why.BEGIN)
-        self.cursor.seek(self.cursor.step - 1)
+        hit = self.find_watch(here, forward=False, limit=here - 1, modify=True) \
+            if watch else None
+        if hit is not None and hit[0] == here - 1:
+            return self._watch_stop(*hit)
+        self.cursor.seek(here - 1)
         return self._stop(Why.STEP)
 
     def continue_forward(self) -> Stop:
@@ -173,9 +203,9 @@ class ReplaySession:
         return self._stop(Why.BREAKPOINT)
 
     def _watch_stop(self, step: int, addr: int, kind: str = "watch") -> Stop:
+        """A watchpoint hit, also on the trapping step: as on hardware, the write before a
+        trap is reported first, and the next resume reports the trap."""
         self.cursor.seek(step)
-        if self._at_trap():
-            return self._stop(Why.TRAP)
         self.last_stop = Stop(Why.WATCHPOINT, step, self.cursor.pc, addr, kind)
         return self.last_stop
 
@@ -209,70 +239,138 @@ class ReplaySession:
             self._writes = WriteIndex(self.trace)
         return self._writes
 
-    def find_watch(self, step: int, forward: bool, limit: int | None = None
-                   ) -> tuple[int, int, str] | None:
-        """Where a watchpoint stops going forward (or backward) from `step`: the step right
-        after an instruction that wrote (read) watched bytes, with the watched address and
-        the kind of the watchpoint.
+    def _watches(self, modify: bool) -> list[Watch]:
+        """What is watched: the debugger's own list for a move it staged (see `stage`), else
+        the inserted watchpoints, whose write ones are taken as "modify" ones if `modify` (a
+        gdb-remote write watchpoint cannot say which it is)."""
+        if self.move_watches is not None:
+            return self.move_watches
+        return [Watch(a, n, kind, modify and kind == "watch")
+                for kind, ws in self.watch_sets.items() for a, n in ws]
 
-        Forward, the instruction at `step` itself counts (it is about to execute); backward,
-        the stop must be strictly before `step`. `limit` (a breakpoint hit) ends the search.
+    def find_watch(self, step: int, forward: bool, limit: int | None = None,
+                   modify: bool = False) -> tuple[int, int, str] | None:
+        """The nearest watched access going forward (or backward) from `step`, as (where to
+        stop, watched address, kind). Forward, the instruction at `step` itself counts (it
+        is about to execute) and the stop is right after the access, its effect visible;
+        backward, the access must be before `step` and the stop is on it, the state before
+        it, as rr shows a watchpoint hit going backwards. A "modify" watch (LLDB's default,
+        known from a staged move's list, or every write watchpoint with `modify`) skips
+        writes that leave its bytes unchanged. `limit` (a breakpoint hit) ends the search;
+        the caller compares the result with it. Accesses by the last step have no "after"
+        and are never found.
         """
         by_index = []
-        writes = [(a, n, "watch") for a, n in self.watch_sets["watch"]] + \
-            [(a, n, "awatch") for a, n in self.watch_sets["awatch"]]
-        reads = [(a, n, "rwatch") for a, n in self.watch_sets["rwatch"]] + \
-            [(a, n, "awatch") for a, n in self.watch_sets["awatch"]]
+        watches = self._watches(modify)
+        writes = [w for w in watches if w.kind in ("watch", "awatch")]
+        reads = [w for w in watches if w.kind in ("rwatch", "awatch")]
         if writes:
             by_index.append((self.writes, writes))
         if reads:
             by_index.append((self.reads, reads))
-        if not by_index:
+        if not by_index or (not forward and step <= 0):
             return None
         trace = self.trace
-        seq = trace.chunk_for_step(step)
+        last = self.total - 1
+        seq = trace.chunk_for_step(step if forward else step - 1)
         order = range(seq, len(trace.chunks)) if forward else range(seq, -1, -1)
         for s in order:
             first, n = trace.chunks[s][1], trace.chunks[s][2]
-            if limit is not None and (first > limit if forward else first + n < limit):
+            if limit is not None and (first > limit if forward else first + n <= limit):
                 return None
             best = None
-            for index, watches in by_index:
-                if not any(index.may_write(s, a, a + ln) for a, ln, _k in watches):
+            for index, ws in by_index:
+                if not any(index.may_write(s, w.addr, w.addr + w.length) for w in ws):
                     continue
-                w = index.writes(s)
-                for addr, length, kind in watches:
-                    idx = w.overlapping(addr, addr + length)
-                    if not idx.size:
+                acc = index.writes(s)
+                for w in ws:
+                    steps = np.unique(acc.step[acc.overlapping(w.addr, w.addr + w.length)])
+                    cand = steps[(steps >= step) & (steps < last)] if forward else \
+                        steps[steps < step][::-1]
+                    at = self._first_access(cand.tolist(), w, index is self.reads)
+                    if at is None:
                         continue
-                    stops = w.step[idx] + 1
-                    if forward:
-                        cand = stops[stops > step]
-                        if cand.size and (best is None or int(cand[0]) < best[0]):
-                            best = (int(cand[0]), addr, kind)
-                    else:
-                        cand = stops[stops < step]
-                        if cand.size and (best is None or int(cand[-1]) > best[0]):
-                            best = (int(cand[-1]), addr, kind)
+                    stop = at + 1 if forward else at
+                    if best is None or (stop < best[0] if forward else stop > best[0]):
+                        best = (stop, w.addr, w.kind)
             if best is not None:
-                return best if best[0] < self.total else (self.total - 1, best[1], best[2])
+                return best
         return None
+
+    def _first_access(self, steps: list[int], w: Watch, reads: bool) -> int | None:
+        """The first of these accesses (in search order) that the watch stops at: any, or
+        for a modify watch a write that changes its bytes. Moves the cursor."""
+        if not w.modify or reads:
+            return steps[0] if steps else None
+        cur = self.cursor
+
+        def changes(at: int) -> bool:
+            cur.seek(at)
+            before = cur.read_memory(w.addr, w.length)
+            cur.seek(at + 1)
+            return cur.read_memory(w.addr, w.length) != before
+
+        if len(steps) < 2 or steps[0] < steps[1]:
+            return next((at for at in steps if changes(at)), None)
+        # backward: the latest first, then the rest in step order (the cursor only has to
+        # run forward through the chunk, where going back re-seeks from its checkpoint)
+        if changes(steps[0]):
+            return steps[0]
+        hits = [at for at in reversed(steps[1:]) if changes(at)]
+        return hits[-1] if hits else None
 
     # ---- moves staged by a debugger command, performed on its next resume -----------------
 
-    def stage(self, move: Callable[[], Stop]) -> None:
+    def stage(self, move: Callable[[], Stop], *, jump: bool = False,
+              watches: list[Watch] | None = None) -> None:
         """Remember a move for the next continue: LLDB only refreshes its view after a
         resume, so a command says where to go and the resume that follows goes there. The
-        move is computed from the step it was asked at, whatever LLDB does in between."""
+        move is computed from the step it was asked at, whatever LLDB does in between.
+
+        A move that runs backwards (not a `jump`) stops at the latest watched access it
+        un-executes, as a reverse step under rr does. `watches` is the debugger's list of
+        its watchpoints for this move (with which are "modify" ones): LLDB answers a hit
+        it does not want by resuming, and it resumes forwards after a staged move."""
         self.pending = move
         self.pending_origin = self.cursor.step
+        self.pending_jump = jump
+        self.pending_watches = watches
 
     def take_pending(self) -> Stop | None:
         move, self.pending = self.pending, None
         if move is None:
             return None
-        self.cursor.seek(self.pending_origin)
-        return move()
+        origin = self.pending_origin
+        self.cursor.seek(origin)
+        self.move_watches = self.pending_watches
+        try:
+            if self.pending_jump:
+                return self._jump(move)
+            stop = move()
+            if stop.why is Why.WATCHPOINT or stop.step >= origin:
+                return stop
+            hit = self.find_watch(origin, forward=False, limit=stop.step)
+            if hit is not None and hit[0] >= stop.step:
+                return self._watch_stop(*hit)
+            self.cursor.seek(stop.step)  # a modify watch's checks moved it
+            return stop
+        finally:
+            self.move_watches = None
+
+    def _jump(self, move: Callable[[], Stop]) -> Stop:
+        """A jump executes nothing, so it meets no watched access; but a watched value that
+        differs where it lands is reported as a watchpoint stop: LLDB keeps the value it
+        saw at its last watchpoint stop as the next one's "old value" (and a "modify"
+        watchpoint compares with it), and only a watchpoint stop makes it look again. (On
+        the trapping step too: the next resume reports the trap.)"""
+        watched = [w for w in self._watches(False) if w.kind != "rwatch"]
+        before = [self.cursor.read_memory(w.addr, w.length) for w in watched]
+        stop = move()
+        for w, old in zip(watched, before):
+            if self.cursor.read_memory(w.addr, w.length) != old:
+                self.last_stop = Stop(Why.WATCHPOINT, stop.step, stop.pc, w.addr, w.kind)
+                return self.last_stop
+        return stop
 
     def move_to(self, step: int) -> Stop:
         """Land on `step` as if single-stepped there (reported as a step, or the begin)."""

@@ -11,7 +11,7 @@ import bisect
 import shlex
 from typing import Callable
 
-from ttd.replay.session import ReplaySession
+from ttd.replay.session import ReplaySession, Watch
 from ttd.replay.summary import format_rows, trace_rows, trace_summary
 
 HELP = """ttd monitor commands:
@@ -24,9 +24,39 @@ HELP = """ttd monitor commands:
                             (MAP: start-end:line,... with hex pcs)
   linestart MAP             back to the first step of the current line
   rfinish                   back to the call of the current function
-  rc                        back to the previous breakpoint hit
+  rc                        back to the previous breakpoint or watchpoint hit
   last-write ADDR SIZE      back to the instruction that last wrote those bytes
+A move that runs backwards (all but goto) stops at the latest watched access on its way,
+before it. --watch=KIND:ADDR:SIZE,... (ttd.lldb sends it) lists the debugger's watchpoints
+for the move, KIND m (modify: writes that change the value), w (write), r (read), a (access);
+without it the move uses the inserted ones.
 """
+
+_WATCH_KINDS = {"m": ("watch", True), "w": ("watch", False), "r": ("rwatch", False),
+                "a": ("awatch", False)}
+
+
+_MAX_WATCHES = 64  # as many as the server advertises (qWatchpointSupportInfo)
+
+
+def parse_watch_list(text: str) -> list[Watch]:
+    """'m:fffff0:4,r:1000:8' -> watches (addresses and sizes in hex); ValueError for
+    anything else, more than 64, or a range outside a 64-bit memory."""
+    out = []
+    for part in text.split(","):
+        if not part:
+            continue
+        kind, addr_s, size_s = part.split(":")
+        if kind not in _WATCH_KINDS:
+            raise ValueError(f"unknown watchpoint kind {kind!r}")
+        addr, size = int(addr_s, 16), int(size_s, 16)
+        if not (0 <= addr and 0 < size <= 1 << 32 and addr + size <= 1 << 63):
+            raise ValueError(f"watched range {part!r} out of bounds")
+        name, modify = _WATCH_KINDS[kind]
+        out.append(Watch(addr, size, name, modify))
+        if len(out) > _MAX_WATCHES:
+            raise ValueError(f"more than {_MAX_WATCHES} watchpoints")
+    return out
 
 
 def parse_line_map(text: str) -> Callable[[int], int]:
@@ -59,8 +89,14 @@ def run_monitor(s: ReplaySession, command: str) -> str:
         words = words[1:]
     if not words or words[0] in ("help", "-h", "--help"):
         return HELP
-    cmd, args = words[0], words[1:]
+    cmd, args = words[0], [w for w in words[1:] if not w.startswith("--watch=")]
     try:
+        spec = [w[8:] for w in words[1:] if w.startswith("--watch=")]
+        watches = parse_watch_list(spec[-1]) if spec else None
+
+        def stage(move, jump=False):
+            s.stage(move, jump=jump, watches=watches)
+
         if cmd == "when":
             return f"step {s.cursor.step} of {s.total}, depth {s.depth}\n"
         if cmd == "info":  # the rows `ttd info TRACE` prints
@@ -68,42 +104,42 @@ def run_monitor(s: ReplaySession, command: str) -> str:
             return format_rows(trace_rows(dict(summary, in_progress=False)))
         if cmd == "goto":
             target = _goto_target(s, args)
-            s.stage(lambda: s.move_to(target))
+            stage(lambda: s.move_to(target), jump=True)
             return f"going to step {target}\n"
         if cmd == "rsi":
             n = int(args[0]) if args else 1
             if n < 1:
                 return "error: rsi wants a positive count\n"
-            s.stage(lambda: s.move_to(s.cursor.step - n))
+            stage(lambda: s.move_to(s.cursor.step - n))
             return f"back {n} instruction(s)\n"
         if cmd == "rstep":
             line_of = parse_line_map(args[0] if args else "")
-            s.stage(lambda: s.move_to(s.back_step_into(line_of)))
+            stage(lambda: s.move_to(s.back_step_into(line_of)))
             return "back to the previous line, into calls\n"
         if cmd == "rnext":
             line_of = parse_line_map(args[0] if args else "")
-            s.stage(lambda: _reverse_next(s, line_of))
+            stage(lambda: _reverse_next(s, line_of))
             return "back to the previous line\n"
         if cmd == "linestart":
             line_of = parse_line_map(args[0] if args else "")
-            s.stage(lambda: s.move_to(s.back_to_line_start(line_of)))
+            stage(lambda: s.move_to(s.back_to_line_start(line_of)))
             return "back to the start of the line\n"
         if cmd == "rfinish":
-            s.stage(lambda: s.move_to(s.back_to_caller()))
+            stage(lambda: s.move_to(s.back_to_caller()))
             return "back to the caller\n"
         if cmd == "last-write":
             addr, size = int(args[0], 0), int(args[1], 0)
             step = s.last_write(addr, size)
             if step is None:
                 return f"error: nothing wrote {size} byte(s) at {addr:#x} before this step\n"
-            s.stage(lambda: s.move_to(step))
+            stage(lambda: s.move_to(step))
             return f"last written at step {step}\n"
         if cmd == "rc":
             # LLDB lifts the breakpoint under the pc to step off it when it resumes: search
             # with the breakpoints as they are now
             wanted = set(s.active)
-            s.stage(lambda: s.continue_backward(wanted))
-            return "back to the previous breakpoint\n"
+            stage(lambda: s.continue_backward(wanted))
+            return "back to the previous breakpoint or watchpoint hit\n"
     except (ValueError, IndexError) as e:
         return f"error: {e}\n"
     return f"error: unknown command {cmd!r}\n{HELP}"

@@ -59,8 +59,9 @@ class ReplayTarget:
             if action in (Resume.STEP, Resume.REVERSE_STEP):
                 # LLDB steps off the breakpoint under the pc before the continue a ttd command
                 # asked for; a real step lets it, the continue then makes the staged move
-                return self._event(s.step_forward() if s.cursor.step < s.total - 1
-                                   else s.step_backward())
+                # (a step that is not the user's: it reports no watchpoint)
+                return self._event(s.step_forward(watch=False) if s.cursor.step < s.total - 1
+                                   else s.step_backward(watch=False))
             return self._event(s.take_pending())
         stop = {
             Resume.CONTINUE: s.continue_forward,
