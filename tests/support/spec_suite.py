@@ -3,9 +3,10 @@
 Input: the JSON + .wasm files `wasm-tools json-from-wast` writes for a .wast file. Every
 `assert_return` / `assert_trap` that invokes an export runs twice, each time on a fresh
 instance: on plain wasmtime-py, and recorded the way `ttd record --invoke EXPORT ARGS` records
-it (capture, then expansion). Results must agree bit for bit (text of the same float repr;
-NaN results by their bits, from the rebuilt operand stack of the trace's last step), traps by
-message; each trace must pass `ttd verify` and the operand-stack oracle of
+it (capture, then expansion). A function taking or returning a float or a v128 is called
+through an adapter appended to its module (tests/support/spec_adapter.py: floats as their
+bits, a v128 as two i64), so every value crosses wasmtime-py exactly. Results must agree bit
+for bit, also with the trace's rebuilt operand stack at its last step; traps by message; each trace must pass `ttd verify` and the operand-stack oracle of
 tests/replay/test_operand_stack.py. Whatever is not run is counted under its reason.
 
 A fresh instance per assertion (a recording starts from instantiation) means an assertion
@@ -17,9 +18,7 @@ must agree.
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -34,12 +33,17 @@ from ttd.replay.session import ReplaySession
 from ttd.replay.trace import Trace
 from ttd.replay.verify import verify
 from ttd.store.trace_store import TraceStore
+from tests.support.spec_adapter import ADAPTER, adapter_type, needs_adapter, with_adapter
+from ttd.wasm.errors import WasmError
+from ttd.wasm.module import parse_module
 
+_VALUES = ("i32", "i64", "f32", "f64", "v128")
 ONLY_WASI = "the module has imports (spectest or registered modules): ttd records only WASI imports"
 
 
 @dataclass
 class Tally:
+    planned: int = 0  # assertions that would run (a dry run counts them only)
     run: int = 0  # assertions run plain and recorded
     passed: int = 0
     spec_agrees: int = 0  # of those run, plain results equal to the spec's expectation
@@ -49,13 +53,14 @@ class Tally:
     skipped: Counter = field(default_factory=Counter)  # reason -> assertions
 
     def merge(self, other: "Tally") -> None:
-        for k in ("run", "passed", "spec_agrees", "stack_checks", "stack_unknown"):
+        for k in ("planned", "run", "passed", "spec_agrees", "stack_checks", "stack_unknown"):
             setattr(self, k, getattr(self, k) + getattr(other, k))
         self.failures += other.failures
         self.skipped.update(other.skipped)
 
     def report(self) -> str:
-        lines = [f"assertions run plain and recorded: {self.run}, passed: {self.passed}, "
+        lines = [f"assertions to run: {self.planned}; run plain and recorded: {self.run}, "
+                 f"passed: {self.passed}, "
                  f"failed: {len(self.failures)}; plain equal to the spec's expectation: "
                  f"{self.spec_agrees}; results checked against the rebuilt operand stack: "
                  f"{self.stack_checks} (unknown there: {self.stack_unknown})"]
@@ -66,36 +71,70 @@ class Tally:
         return "\n".join(lines)
 
 
-def _arg(v: dict):
-    """A spec argument as the text `ttd record --invoke` takes, and as the Python value
-    wasmtime-py takes; or the reason it cannot be passed."""
+_WIDTH = {"i8": 8, "i16": 16, "i32": 32, "i64": 64, "f32": 32, "f64": 64}
+_NAN = {32: (0xFF << 23, (1 << 23) - 1, 1 << 22), 64: (0x7FF << 52, (1 << 52) - 1, 1 << 51)}
+
+
+def _int(s) -> int | None:
+    try:
+        return int(s) if isinstance(s, str) else None
+    except ValueError:  # nan:..., a reference
+        return None
+
+
+def _value_bits(v: dict) -> int | str:
+    """A spec argument's bits (a v128 as one 128-bit integer), or why it cannot be passed."""
     t, s = v["type"], v.get("value")
-    if t in ("i32", "i64"):
-        bits = 32 if t == "i32" else 64
-        n = int(s)
-        n = n - (1 << bits) if n >= 1 << (bits - 1) else n
-        return str(n), n
-    if t in ("f32", "f64"):
-        raw = int(s)
-        f = struct.unpack("<f" if t == "f32" else "<d",
-                          raw.to_bytes(4 if t == "f32" else 8, "little"))[0]
-        if math.isnan(f):
-            return "NaN argument: --invoke takes decimal text, which has no NaN payloads"
-        return repr(f), f
-    return f"{t} argument: wasmtime-py cannot pass it to an export"
+    if t in ("i32", "i64", "f32", "f64") and _int(s) is not None:
+        return _int(s) & ((1 << _WIDTH[t]) - 1)
+    if t == "v128" and isinstance(s, list) and all(_int(x) is not None for x in s):
+        w = _WIDTH[v["lane_type"]]
+        return sum((_int(x) & ((1 << w) - 1)) << (i * w) for i, x in enumerate(s))
+    return f"{t} argument {s!r}: not a value of bits"
 
 
-def _expected_ok(want: list, got: list, types: list[str]) -> bool:
-    if len(want) != len(got):
-        return False
-    for w, g, t in zip(want, got, types):
-        s = w.get("value")
-        if s in ("nan:canonical", "nan:arithmetic"):
-            if not (isinstance(g, float) and math.isnan(g)):
+def _signed(bits: int, width: int) -> int:
+    return bits - (1 << width) if bits >= 1 << (width - 1) else bits
+
+
+def _flatten(values: list[int], types) -> list[int]:
+    """Bits of each value as the integers the adapter (or an integer export) takes."""
+    out = []
+    for v, t in zip(values, types):
+        if t == "v128":
+            out += [_signed(v & (1 << 64) - 1, 64), _signed(v >> 64, 64)]
+        else:
+            out.append(_signed(v, 32 if t in ("i32", "f32") else 64))
+    return out
+
+
+def _lane_ok(want: str, got: int, width: int) -> bool:
+    if want.startswith("nan:"):
+        exp, frac, quiet = _NAN[width]
+        is_nan = got & exp == exp and got & frac
+        return bool(is_nan and (want == "nan:arithmetic" and got & quiet
+                                or want == "nan:canonical" and got & frac == quiet))
+    return got == int(want) & ((1 << width) - 1)
+
+
+def _expected_ok(want: list, got: list[int], types) -> bool:
+    """The plain results (flattened, as bits) against the spec's expectation."""
+    got = list(got)
+    for w, t in zip(want, types):
+        if t == "v128":
+            if len(got) < 2 or not isinstance(w.get("value"), list):
                 return False
-        elif isinstance(s, str) and _bits(g, t) != int(s) & ((1 << (32 if t in ("i32", "f32") else 64)) - 1):
-            return False
-    return True
+            v = (got.pop(0) & (1 << 64) - 1) | (got.pop(0) & (1 << 64) - 1) << 64
+            lw = _WIDTH[w["lane_type"]]
+            if not all(_lane_ok(x, (v >> (i * lw)) & ((1 << lw) - 1), lw)
+                       for i, x in enumerate(w["value"])):
+                return False
+        else:
+            width = 32 if t in ("i32", "f32") else 64
+            if not got or not isinstance(w.get("value"), str) or not _lane_ok(
+                    w["value"], got.pop(0) & ((1 << width) - 1), width):
+                return False
+    return not got
 
 
 def _plain(module: wasmtime.Module, engine: wasmtime.Engine, field_: str, args: list):
@@ -167,13 +206,16 @@ def _check(wasm: Path, field_: str, texts: list[str], plain, rtypes: list[str], 
     return None
 
 
-def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | None = None) -> None:
-    """Run the assertions of one json-from-wast file (`select(index)` picks a subset)."""
+def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | None = None,
+             dry_run: bool = False) -> None:
+    """Run the assertions of one json-from-wast file (`select(index)` picks a subset; a dry
+    run only sorts them into what would run and what would not, and why)."""
     engine = engine or wasmtime.Engine()
     spec = json.loads(path.read_text())
     wasm_dir = path.parent / path.stem
-    modules: dict[str | None, tuple[Path, wasmtime.Module] | str] = {}
-    current: tuple[Path, wasmtime.Module] | str = "no module yet"
+    modules: dict[str | None, tuple | str] = {}
+    adapted: dict[tuple, tuple[Path, wasmtime.Module]] = {}
+    current: tuple | str = "no module yet"
     index = -1
     with tempfile.TemporaryDirectory(prefix="ttd-spec-") as tmp:
         out = Path(tmp) / "t.db"
@@ -184,11 +226,16 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
                 if cmd.get("module_type", "binary") != "binary":
                     current = "a text module (json-from-wast kept it as text)"
                 else:
+                    # types from ttd's own reader: wasmtime-py aborts the process on GC types
+                    data = wasm.read_bytes()
                     try:
-                        m = wasmtime.Module(engine, wasm.read_bytes())
-                        current = ONLY_WASI if m.imports else (wasm, m)
+                        m = wasmtime.Module(engine, data)
+                        parsed = parse_module(data)
+                        current = ONLY_WASI if parsed.imports else (wasm, m, parsed)
                     except wasmtime.WasmtimeError as e:
                         current = f"wasmtime-py rejects the module: {str(e).splitlines()[0][:80]}"
+                    except WasmError as e:
+                        current = f"ttd's module reader rejects the module: {str(e)[:80]}"
                 modules[None] = current
                 if cmd.get("name"):
                     modules[cmd["name"]] = current
@@ -209,33 +256,44 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
             if isinstance(target, str):
                 tally.skipped[target] += 1
                 continue
-            wasm, module = target
-            args = [_arg(a) for a in action["args"]]
-            bad = next((a for a in args if isinstance(a, str)), None)
+            wasm, module, parsed = target
+            func = next((e for e in parsed.exports if e.name == action["field"]
+                         and e.kind == "func"), None)
+            if func is None:
+                tally.skipped["invokes something that is not an exported function"] += 1
+                continue
+            ft = parsed.func_type(func.index)
+            bad = next((f"{t} parameter or result: wasmtime-py cannot pass it" for t in
+                        (*ft.params, *ft.results) if t not in _VALUES), None)
+            bits = [_value_bits(a) for a in action["args"]]
+            bad = bad or next((b for b in bits if isinstance(b, str)), None)
             want = cmd.get("expected", [])
-            if bad is None:
-                bad = next((f"{w['type']} result: wasmtime-py cannot return it" for w in want
-                            if w["type"] not in ("i32", "i64", "f32", "f64")), None)
             if bad is not None:
                 tally.skipped[bad] += 1
                 continue
-            func = next((e for e in module.exports if e.name == action["field"]), None)
-            ftype = func.type if func is not None else None
-            if not isinstance(ftype, wasmtime.FuncType):
-                tally.skipped["invokes something that is not an exported function"] += 1
+            field_, target_wasm, target_module = action["field"], wasm, module
+            if needs_adapter(ft):
+                key = (wasm, func.index)
+                if key not in adapted:
+                    path2 = Path(tmp) / f"adapted{len(adapted)}.wasm"
+                    path2.write_bytes(with_adapter(wasm.read_bytes(), parsed, func.index))
+                    adapted[key] = (path2, wasmtime.Module(engine, path2.read_bytes()))
+                target_wasm, target_module = adapted[key]
+                field_ = ADAPTER
+            rtypes = list(adapter_type(ft).results)
+            call_args = _flatten(bits, ft.params)
+            tally.planned += 1
+            if dry_run:
                 continue
-            rtypes = [str(t) for t in ftype.results]
-            if any(t not in ("i32", "i64", "f32", "f64") for t in rtypes):
-                tally.skipped["a result wasmtime-py cannot return"] += 1
-                continue
-            plain = _plain(module, engine, action["field"], [a[1] for a in args])
+            plain = _plain(target_module, engine, field_, call_args)
             tally.run += 1
             if kind == "assert_return" and plain[0] is not None and _expected_ok(
-                    want, plain[0], rtypes):
+                    want, plain[0], ft.results):
                 tally.spec_agrees += 1
             elif kind == "assert_trap" and plain[1] is not None:
                 tally.spec_agrees += 1
-            what = _check(wasm, action["field"], [a[0] for a in args], plain, rtypes, out, tally)
+            what = _check(target_wasm, field_, [str(x) for x in call_args], plain, rtypes, out,
+                          tally)
             if what is None:
                 tally.passed += 1
             else:
