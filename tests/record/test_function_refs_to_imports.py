@@ -20,8 +20,8 @@ WAT = """
   (memory (export "memory") 1)
   (data (i32.const 16) "hi\\n")
   (data (i32.const 0) "\\10\\00\\00\\00\\03\\00\\00\\00")
-  (table 2 funcref)
-  (elem (i32.const 0) $fd_write $self)
+  (table 3 funcref)
+  ELEM
   (elem declare func $fd_write)
   (func $self (type $fdw) (i32.const 9))
   (func (export "_start")
@@ -35,10 +35,17 @@ WAT = """
 """
 
 
+# element segments as function indices, and as ref.func / ref.null expressions
+ELEMS = {"indices": "(elem (i32.const 0) $fd_write $self)",
+         "expressions": "(elem (i32.const 0) funcref (ref.func $fd_write) (ref.func $self) "
+                        "(ref.null func))"}
+
+
+@pytest.mark.parametrize("elem", sorted(ELEMS))
 @pytest.mark.parametrize("mode", [[], ["--direct"]], ids=["capture", "direct"])
-def test_imported_function_in_a_table(mode, tmp_path):
+def test_imported_function_in_a_table(mode, elem, tmp_path):
     wasm = tmp_path / "t.wasm"
-    wasm.write_bytes(wasmtime.wat2wasm(WAT))
+    wasm.write_bytes(wasmtime.wat2wasm(WAT.replace("ELEM", ELEMS[elem])))
     rec = record(wasm, tmp_path / "t.db", extra=mode)
     assert rec.returncode == 0, rec.stderr
     assert rec.stdout == "hi\nhi\n"
