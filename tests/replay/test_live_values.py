@@ -91,3 +91,47 @@ def test_values_at_hits_and_steps(name, func, hits, tmp_path):
         for key in l:
             assert g[key] == l[key], f"snapshot {i}, {key}"
     assert len(got) == len(live)
+
+
+V128_GLOBALS = """
+(module
+  (global $g (mut v128) (v128.const i32x4 1 2 3 4))
+  (global $k v128 (v128.const i64x2 -1 0x0123456789abcdef))
+  (global $f (mut f32) (f32.const 0))
+  (func (export "_start")
+    (global.set $g (i32x4.add (global.get $g) (global.get $k)))
+    (global.set $f (f32.reinterpret_i32 (i32.const 0x7fa00001)))
+    (global.set $g (i32x4.mul (global.get $g) (global.get $g)))))
+"""
+
+
+def test_v128_globals_at_every_step(tmp_path):
+    """v128 globals (which used to stop the recorder) and an f32 signalling NaN: qWasmGlobal
+    as live wasmtime answers it, at every step."""
+    import wasmtime
+
+    from tests.support.recording import record
+    from ttd.replay.cursor import Cursor
+    from ttd.replay.trace import Trace, value_bytes
+    from ttd.store.trace_store import TraceStore
+
+    require_lldb()
+    wasm = tmp_path / "g.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(V128_GLOBALS))
+    rec = record(wasm, tmp_path / "t.db")
+    assert rec.returncode == 0, rec.stderr
+    live = []
+    with live_session(wasm) as s:
+        while True:
+            stop = s.step_inst()
+            if not stop.alive:
+                break
+            live.append([s.packet(f"qWasmGlobal:0;{g}") for g in range(3)])
+    with TraceStore.open(rec.trace) as store:
+        trace = Trace(store)
+        cur = Cursor(trace)
+        assert len(live) >= trace.total_steps
+        for step in range(trace.total_steps):
+            cur.seek(step)
+            assert [value_bytes(v, vt).hex() for vt, v in cur.globals()[:3]] == live[step], step
+    assert live[-1][2] == "0100a07f"

@@ -29,6 +29,7 @@ from ttd.record.recorder import (
     _trap_message, _wt_functype, default_trace_path, frame_offset, read_program, run_info,
     trap_cause_lines,
 )
+from ttd.record.global_bits import global_bits
 from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import live_digest
 from ttd.record.wasi_effects import written_regions
@@ -415,10 +416,15 @@ class Capturer:
                 restore()
             stop_timer.set()
         flush_pending()
+        from ttd.wasm.module import parse_module
+        parsed = parse_module(data)
+        global_vt = {e.name: parsed.global_type(e.index).valtype for e in parsed.exports
+                     if e.kind == "global"}
         final = {
             "memories": {name: [live_digest(m, store), m.data_len(store)]
                          for name, m in _exports_of(module, exports, wasmtime.Memory)},
-            "globals": {name: _global_bits(g, store) for name, g in _exports_of(module, exports, wasmtime.Global)},
+            "globals": {name: global_bits(g, store, global_vt.get(name))
+                        for name, g in _exports_of(module, exports, wasmtime.Global)},
         }
         summary = {
             "status": status,
@@ -514,11 +520,6 @@ def _exports_of(module: wasmtime.Module, exports, kind) -> list[tuple[str, objec
     return out
 
 
-def _global_bits(g: wasmtime.Global, store) -> int | None:
-    t = str(g.type(store).content)
-    if t not in ("i32", "i64", "f32", "f64"):
-        return None
-    return _bits(g.value(store), t)
 
 
 def _invalid(data: bytes, e: Exception) -> str:

@@ -29,6 +29,7 @@ from ttd.record.recorder import (
     define_fed_imports, frame_offset, run_on_big_stack,
 )
 from ttd.store import codec
+from ttd.wasm.errors import WasmError
 from ttd.store.errors import TraceError
 from ttd.progress import ProgressLine
 from ttd.store.recording_lock import RecordingInProgress, RecordingLock, lock_existing
@@ -285,14 +286,14 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
             count = run_segment(str(path), str(stem.with_name(stem.name + ".count")), 1 << 62,
                                 None, True, use_cache, False, depth)
             _remove_with_sidecars(stem.with_name(stem.name + ".count"))
-            _check_outcome(path, info, count, depth)
+            _check_outcome(path, info, count, depth, _data)
             n = min(jobs, max(1, count["chunks"] // MIN_CHUNKS_PER_WORKER))
         if n == 1:
             if workers is not None:
                 workers.close()
             progress("re-executing the capture")
             state = run_segment(str(path), str(tmp), 0, None, quiet, use_cache, True, depth)
-            _check_outcome(path, info, state, depth)
+            _check_outcome(path, info, state, depth, _data)
             chunks = state["chunks"]
         else:
             chunks = count["chunks"]
@@ -308,7 +309,7 @@ def _expand_into(path: Path, jobs: int | None, quiet: bool, use_cache: bool, out
                 if "error" in r:
                     raise RecordError(r["error"])
             states = [r["ok"] for r in results]
-            _check_outcome(path, info, states[-1], depth)
+            _check_outcome(path, info, states[-1], depth, _data)
             walked = _walked_to(parts[0], bounds[1])
             _merge(parts, tmp, states, bounds)
             progress("indexing")
@@ -494,7 +495,24 @@ def _captured_trap_pc(frames: list, in_import: bool) -> int | None:
     return None
 
 
-def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | None = None) -> None:
+def _folded_into_entry(data: bytes, captured: int, got: int) -> bool:
+    """Whether the captured trap pc is the start of the function the re-execution trapped in.
+
+    The capture's engine (epoch interruption on) reports a trap Cranelift folded into the
+    function's entry (`unreachable` before any other effect: spec select.wast's
+    select-trap-left) at the function's own offset, not the instruction's; `wasmtime run`
+    and the instrumented module name the instruction."""
+    from ttd.wasm.module import parse_module
+
+    try:
+        body = parse_module(data).function_at(got)
+    except WasmError:
+        return False
+    return body is not None and body.body_start == captured  # its locals, after the size
+
+
+def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | None = None,
+                   data: bytes = b"") -> None:
     """The re-execution must end as the capture did: same exit or trap, every call used; a
     trap at the same pc, as deep (exactly as deep, for a stack overflow)."""
     # the run's last step (the trapping one after a trap): where it ended
@@ -524,7 +542,8 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
                               f"captured run trapped ({info.get('trap')}) {wanted} Wasm frames "
                               f"deep, the re-execution {depth} deep")
         pc = _captured_trap_pc(frames, bool(info.get("trap_in_import")))
-        if pc is not None and state.get("last_pc") is not None and state["last_pc"] != pc:
+        if pc is not None and state.get("last_pc") is not None and state["last_pc"] != pc \
+                and not _folded_into_entry(data, pc, state["last_pc"]):
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
                               f"captured run trapped at pc {pc:#x}, the re-execution at "
                               f"{state['last_pc']:#x}")

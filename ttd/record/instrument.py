@@ -269,16 +269,34 @@ class Instrumenter:
         self.blocks: list[Block] = []
         self.funcs: dict[int, FuncInfo] = {}
         self.landings: dict[int, list[tuple[int, int, int]]] = {}
-        self._check_function_refs()
 
-    def _check_function_refs(self) -> None:
-        # A function pointer to an import would bypass the wrapper that records host effects.
-        for seg in getattr(self.mod, "elements", []):
-            for f in getattr(seg, "func_indices", None) or ():
-                if f is not None and f < self.n_imp_funcs:
-                    raise WasmError(
-                        f"element segment refers to imported function {f}: "
-                        "function pointers to imports are not supported", None)
+    def _elements(self, payload: bytes) -> bytes:
+        """The element section with every reference to an imported function made one to its
+        wrapper, so a call through a table records the host call as a direct call does."""
+        n_imp = self.n_imp_funcs
+        segs = self.mod.elements
+        if not any(f is not None and f < n_imp for seg in segs for f in seg.func_indices or ()):
+            return payload
+        data = self.data
+
+        def fn(f: int) -> int:
+            return self.wrapper_base + f if f < n_imp else f
+
+        out = bytearray(encode_uleb(len(segs)))
+        for seg in segs:
+            funcs = seg.func_indices
+            if funcs is None or not any(f is not None and f < n_imp for f in funcs):
+                out += data[seg.offset:seg.end]
+            elif seg.item_exprs is None:  # a vector of function indices ends the segment
+                items = encode_uleb(len(funcs)) + b"".join(encode_uleb(fn(f)) for f in funcs)
+                old = len(encode_uleb(len(funcs))) + sum(len(encode_uleb(f)) for f in funcs)
+                out += data[seg.offset:seg.end - old] + items
+            else:  # ref.func / ref.null expressions
+                out += data[seg.offset:seg.item_exprs[0][0]]
+                for f, (a, b) in zip(funcs, seg.item_exprs):
+                    out += data[a:b] if f is None or f >= n_imp else \
+                        b"\xd2" + encode_uleb(fn(f)) + b"\x0b"
+        return bytes(out)
 
     # ---- analysis -------------------------------------------------------------------------
 
@@ -472,9 +490,8 @@ class Instrumenter:
                         raw = (b"\x10" if name == "call" else b"\x12") + _uleb(
                             self.wrapper_base + imm[0])
                 elif kind == _K_REF_FUNC:
-                    if imm[0] < n_imp:
-                        raise WasmError(f"ref.func of imported function {imm[0]} at offset "
-                                        f"{offs[j]:#x} is not supported", offs[j])
+                    if imm[0] < n_imp:  # a pointer to the import's recording wrapper
+                        raw = b"\xd2" + _uleb(self.wrapper_base + imm[0])
                 elif kind == _K_ATOMIC:
                     raise unsupported(Operator(offs[j], offs[j + 1], name, imm), data,
                                       "threads and atomics are not recorded")
@@ -879,6 +896,8 @@ class Instrumenter:
                 out.append((7, extend(7, exports)))
             elif sid == 8:
                 continue  # the start function is called by the recorder, after the hooks exist
+            elif sid == 9 and sid in raw:
+                out.append((9, self._elements(raw[9])))
             elif sid == 10:
                 out.append((10, code_payload))
             elif sid in raw:

@@ -26,10 +26,12 @@ from ttd.record.instrument import (
     DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
 )
 from ttd.progress import ProgressLine
+from ttd.record.global_bits import global_bits
 from ttd.record.guest_files import GuestFiles
 from ttd.record.snapshot import MemorySnapshotter, SnapshotPolicy, live_digest, live_view
 from ttd.record.wasi_effects import written_regions
 from ttd.record.writer import Boundary, ChunkWriter
+from ttd.replay.machine import values_from_wire, values_to_wire
 from ttd.store import codec
 from ttd.store.errors import TraceError, TraceExists
 from ttd.store.recording_lock import OutputRefused
@@ -403,9 +405,9 @@ class Recorder:
         self._state = state
         guest = GuestFiles(program_info.get("dirs") or [])
 
-        def read_globals() -> list[int]:
-            return [_bits(g.value(store), t) if isinstance(t, str) else 0
-                    for g, t in zip(globs, glob_types)]
+        def read_globals() -> list:  # as the trace keeps them (values_to_wire)
+            return values_to_wire([global_bits(g, store, t) or 0 if isinstance(t, str) else 0
+                                   for g, t in zip(globs, glob_types)])
 
         trace_view = live_view(trace_mem.data_ptr(store), trace_mem.data_len(store))
         dirty_maps = [None if base is None else trace_view[base:base + DIRTY_MAP]
@@ -633,7 +635,7 @@ class Recorder:
         final_info = {
             "mem_sha256": [live_digest(m, store) for m in mems],
             "mem_sizes": final.mem_sizes,
-            "globals": final.globals,
+            "globals": values_from_wire(final.globals),  # JSON: integers of any size
         }
         writer.finish()  # a failure: see _abandon
         progress(writer.steps, writer.bytes, force=True)

@@ -25,6 +25,15 @@ class ReplayError(Exception):
     """The trace contradicts its own schedule: crafted, corrupt, or from a buggy recorder."""
 
 
+def values_to_wire(values: list[int]) -> list:
+    """msgpack integers stop at 64 bits: a v128 value (local, global) travels as its 16 bytes."""
+    return [v if v < (1 << 64) else v.to_bytes(16, "little") for v in values]
+
+
+def values_from_wire(values: list) -> list[int]:
+    return [int.from_bytes(v, "little") if isinstance(v, bytes) else int(v) for v in values]
+
+
 @dataclass(slots=True)
 class Frame:
     func: int
@@ -33,15 +42,12 @@ class Frame:
     ret_pc: int = -1  # where a caller resumes: the instruction after its call
 
     def to_wire(self) -> list:
-        # msgpack integers stop at 64 bits: a v128 local travels as its 16 bytes
-        locs = [v if v < (1 << 64) else v.to_bytes(16, "little") for v in self.locals]
-        return [self.func, locs, self.pc, self.ret_pc]
+        return [self.func, values_to_wire(self.locals), self.pc, self.ret_pc]
 
     @classmethod
     def from_wire(cls, w: list) -> "Frame":
         func, locs, pc, ret = w
-        return cls(int(func), [int.from_bytes(v, "little") if isinstance(v, bytes) else int(v)
-                               for v in locs], int(pc), int(ret))
+        return cls(int(func), values_from_wire(locs), int(pc), int(ret))
 
 
 @dataclass(slots=True)

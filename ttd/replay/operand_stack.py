@@ -19,7 +19,8 @@ activation is rebuilt from those:
   of the callee's own stack at its last step; an exception's payload is the top of the
   thrower's stack, and the values below the catching label stay).
 - Anything not modelled (float SIMD lanes, tables, GC, references) yields values of unknown
-  content; asking for one gets None rather than a guess.
+  content, in the number and types its signature says (ttd.wasm.signatures for SIMD, the
+  module's struct and array types for GC); asking for one gets None rather than a guess.
 
 A caller frame is stopped at its call instruction: its stack is the one before the call
 executes, arguments included (as wasmtime shows it).
@@ -44,6 +45,7 @@ from ttd.replay.numerics import NUMERIC, SIMD, join, lanes, shuffle, simd_lane_o
 from ttd.wasm.errors import WasmError
 from ttd.wasm.module import Module
 from ttd.wasm.opcodes import OPCODES
+from ttd.wasm.signatures import simd_signature
 from ttd.wasm.valtypes import FuncType
 
 CAP = 200_000  # steps of the activation walked back before giving up
@@ -129,18 +131,45 @@ def _match(ops) -> dict[int, int]:
     return end_of
 
 
-def _simd_arity(name: str) -> int:
-    """Operands of a SIMD operator left unmodelled (each pushes one v128)."""
-    op = name.partition(".")[2]
-    if op in ("bitselect", "relaxed_laneselect", "relaxed_madd", "relaxed_nmadd",
-              "relaxed_dot_i8x16_i7x16_add_s"):
-        return 3
-    if op.startswith(("narrow", "extmul", "dot", "relaxed_dot", "q15mulr", "relaxed_q15mulr",
-                      "add", "sub", "mul", "div", "min", "max", "pmin", "pmax", "avgr",
-                      "shl", "shr", "eq", "ne", "lt", "gt", "le", "ge", "relaxed_min",
-                      "relaxed_max", "relaxed_swizzle", "swizzle", "shuffle", "replace_lane")):
-        return 2
-    return 1
+def _fields(module: Module, typeidx: int, kind: str) -> tuple:
+    """Storage types of a struct's fields or an array's element (one)."""
+    t = module.types[typeidx] if 0 <= typeidx < len(module.types) else None
+    if getattr(t, "kind", None) != kind:
+        raise Unsupported(f"type {typeidx} is not a {kind} type")
+    return t.fields
+
+
+def _field_vt(st) -> int:
+    return VT_I32 if st in ("i8", "i16") else _vt(st)
+
+
+def _gc_effect(module: Module, name: str, imm: tuple) -> tuple[int, tuple[int, ...]] | None:
+    """(values popped, value types pushed) of a GC operator; None if not one."""
+    R = (VT_REF,)
+    if name == "struct.new":
+        return len(_fields(module, imm[0], "struct")), R
+    if name == "struct.new_default":
+        return 0, R
+    if name in ("struct.get", "struct.get_s", "struct.get_u"):
+        fields = _fields(module, imm[0], "struct")
+        if not 0 <= imm[1] < len(fields):
+            raise Unsupported(f"struct field {imm[1]} out of range")
+        return 1, (_field_vt(fields[imm[1]]),)
+    if name == "struct.set":
+        return 2, ()
+    if name in ("array.get", "array.get_s", "array.get_u"):
+        return 2, (_field_vt(_fields(module, imm[0], "array")[0]),)
+    pops = {"array.new": 2, "array.new_default": 1, "array.new_data": 2, "array.new_elem": 2,
+            "ref.cast": 1, "any.convert_extern": 1, "extern.convert_any": 1, "ref.i31": 1}
+    if name in pops:
+        return pops[name], R
+    if name == "array.new_fixed":
+        return imm[1], R
+    effects = {"array.set": (3, ()), "array.len": (1, (VT_I32,)), "array.fill": (4, ()),
+               "array.copy": (5, ()), "array.init_data": (4, ()), "array.init_elem": (4, ()),
+               "ref.test": (1, (VT_I32,)), "i31.get_s": (1, (VT_I32,)),
+               "i31.get_u": (1, (VT_I32,))}
+    return effects.get(name)
 
 
 def _sext_load(bits: int, width: int):
@@ -278,7 +307,8 @@ def analyse(module: Module, func: int, global_vts: list[int], mem64: list[bool])
                 break
         elif name == "nop":
             k = (K_NOP,)
-        elif name in ("br", "br_if", "br_table", "br_on_null", "br_on_non_null"):
+        elif name in ("br", "br_if", "br_table", "br_on_null", "br_on_non_null", "br_on_cast",
+                      "br_on_cast_fail"):
             if name == "br":
                 t = targets([op.imm[0]])
                 k = (K_BRANCH, 0, 0, t) if t else (K_LEAVE,)
@@ -292,6 +322,10 @@ def analyse(module: Module, func: int, global_vts: list[int], mem64: list[bool])
                 live = False
             elif name == "br_on_null":
                 k = (K_BRANCH, 1, 0, targets([op.imm[0]]))
+            elif name in ("br_on_cast", "br_on_cast_fail"):  # the reference stays either way
+                pop(1)
+                h += 1
+                k = (K_BRANCH, 0, 0, targets([op.imm[1]]))
             else:
                 k = (K_BRANCH, 0, 1, targets([op.imm[0]]))
                 pop(1)
@@ -417,16 +451,22 @@ def analyse(module: Module, func: int, global_vts: list[int], mem64: list[bool])
             if name in SIMD:
                 n, vt, fn = SIMD[name]
                 k = (K_NUM, n, vt, fn)
-            elif "_lane" in name and (lop := simd_lane_op(name, op.imm[0])) is not None:
+            elif info.imm == "lane" and (lop := simd_lane_op(name, op.imm[0])) is not None:
                 n, vt, fn = lop
                 k = (K_NUM, n, vt, fn)
             elif name == "i8x16.shuffle":
                 n, k = 2, (K_NUM, 2, VT_V128, shuffle(op.imm[0]))
             else:
-                n = _simd_arity(name)
-                k = (K_GENERIC, n, (VT_V128,))
+                params, result = simd_signature(name)
+                n = len(params)
+                k = (K_GENERIC, n, (_vt(result),))
             pop(n)
             h += 1
+        elif (gc := _gc_effect(module, name, op.imm)) is not None:
+            n, outs = gc
+            pop(n)
+            h += len(outs)
+            k = (K_GENERIC, n, outs)
         else:
             raise Unsupported(f"{name} at {pc:#x}")
         compiled[pc] = k

@@ -14,7 +14,7 @@ import numpy as np
 
 from ttd.record.schedule import VT_SIZE, Schedule
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
-from ttd.replay.machine import Frame, Machine, MachineState, ReplayError
+from ttd.replay.machine import Frame, Machine, MachineState, ReplayError, values_from_wire
 from ttd.replay.fastforward import EffectTables, fast_forward
 from ttd.replay.lazy_memory import LazyMemory, MemoryImage
 from ttd.replay.stackwalk import ChunkStack, StackTables, block_bitmap, stack_after, walk_chunk
@@ -336,14 +336,14 @@ class Trace:
             else (sum(c[4] for c in self.chunks), self.total_steps)
         return MachineState(
             frames=[Frame.from_wire(f) for f in cp["frames"]],
-            globals=list(cp.get("globals", [])), memories=mems,
+            globals=values_from_wire(cp.get("globals", [])), memories=mems,
             prev_block=int(cp.get("prev", -1)), blocks_done=first_block, steps_done=first_step)
 
     def initial_state(self, with_memory: bool = True) -> MachineState:
         cp = self.checkpoint(0)
         mem_sizes = list(cp.get("mem_sizes", []))
         mems = self.stored_memory(0) if with_memory else [bytearray() for _ in mem_sizes]
-        return MachineState(frames=[], globals=list(cp.get("globals", [])), memories=mems)
+        return MachineState(frames=[], globals=values_from_wire(cp.get("globals", [])), memories=mems)
 
     # ---- sequential replay ----------------------------------------------------------------
 

@@ -193,7 +193,8 @@ def check_checkpoint(cp: Any, seq: int, sched: Schedule) -> dict:
         raise bad("malformed")
     globs = cp.get("globals", [])
     if not isinstance(globs, list) or len(globs) != len(sched.globals) \
-            or not all(_value_ok(v, t) for v, t in zip(globs, sched.globals)):
+            or not all(_value_ok(v, t) or isinstance(v, bytes) and len(v) == 16 == VT_SIZE[t]
+                       for v, t in zip(globs, sched.globals)):
         raise bad("globals malformed")
     sizes = cp.get("mem_sizes", [])
     if not isinstance(sizes, list) or len(sizes) != len(sched.memories):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ttd.progress import ProgressLine
 from ttd.record.snapshot import SNAP_PAGE, ZERO_DIGEST
 from ttd.replay.lazy_memory import DirtyMemory
-from ttd.replay.machine import ReplayError
+from ttd.replay.machine import ReplayError, values_from_wire
 from ttd.replay.trace import Trace
 from ttd.store import codec
 from ttd.store.errors import CorruptTrace, TraceError
@@ -42,7 +42,7 @@ def _check_boundary(trace: Trace, st, seq: int, checked: dict[int, dict]) -> str
     boundary that stored pages (`checked`: their tables): any other page still holds the
     bytes that matched then."""
     cp = trace.checkpoint(seq)
-    if list(cp.get("globals", [])) != list(st.globals):
+    if values_from_wire(cp.get("globals", [])) != list(st.globals):
         return f"globals differ from the recording after chunk {seq - 1}"
     sizes = list(cp.get("mem_sizes", []))
     if sizes != [len(m) for m in st.memories]:
@@ -166,7 +166,7 @@ def verify(trace: Trace, quiet: bool = True) -> VerifyReport:
     if digests != list(final.get("mem_sha256", [])):
         rep.ok = False
         rep.problems.append("final memory differs from the recording")
-    if list(st.globals) != list(final.get("globals", [])):
+    if list(st.globals) != values_from_wire(final.get("globals", [])):
         rep.ok = False
         rep.problems.append("final globals differ from the recording")
     last_pc = st.frames[-1].pc if st.frames else None

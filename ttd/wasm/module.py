@@ -83,6 +83,8 @@ class CompositeType:
     kind: str
     offset: int  # absolute offset of the composite type's first byte
     end: int
+    # storage types of a struct's fields / an array's element ("i8", "i16" or a value type)
+    fields: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -607,19 +609,20 @@ def _func_type_body(r: _Reader) -> FuncType:
     return FuncType(params, results)
 
 
-def _storage_type(r: _Reader) -> None:
+def _storage_type(r: _Reader):
     b = r.peek()
     if b in (0x78, 0x77):  # i8 / i16 packed
         r.pos += 1
-    else:
-        r.valtype()
+        return "i8" if b == 0x78 else "i16"
+    return r.valtype()
 
 
-def _field_type(r: _Reader) -> None:
-    _storage_type(r)
+def _field_type(r: _Reader):
+    st = _storage_type(r)
     at = r.pos
     if r.byte() > 1:
         raise WasmError("malformed mutability byte for field type", at)
+    return st
 
 
 def _composite_type(r: _Reader, opcode: int) -> FuncType | CompositeType:
@@ -635,12 +638,11 @@ def _composite_type(r: _Reader, opcode: int) -> FuncType | CompositeType:
     if opcode == 0x60:
         return _func_type_body(r)
     if opcode == 0x5F:
-        for _ in range(r.count("struct field")):
-            _field_type(r)
-        return CompositeType("struct", start, r.pos)
+        fields = tuple(_field_type(r) for _ in range(r.count("struct field")))
+        return CompositeType("struct", start, r.pos, fields)
     if opcode == 0x5E:
-        _field_type(r)
-        return CompositeType("array", start, r.pos)
+        elem = _field_type(r)
+        return CompositeType("array", start, r.pos, (elem,))
     if opcode == 0x5D:
         idx = r.s33()
         if idx < 0:
