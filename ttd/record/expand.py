@@ -495,20 +495,21 @@ def _captured_trap_pc(frames: list, in_import: bool) -> int | None:
     return None
 
 
-def _folded_into_entry(data: bytes, captured: int, got: int) -> bool:
-    """Whether the captured trap pc is the start of the function the re-execution trapped in.
+def _same_function(data: bytes, captured: int, got: int) -> bool:
+    """Whether the captured trap pc lies in the function the re-execution trapped in.
 
-    The capture's engine (epoch interruption on) reports a trap Cranelift folded into the
-    function's entry (`unreachable` before any other effect: spec select.wast's
-    select-trap-left) at the function's own offset, not the instruction's; `wasmtime run`
-    and the instrumented module name the instruction."""
+    wasmtime names the machine instruction that trapped, and Cranelift moves trap checks:
+    an `unreachable` before any other effect is reported at the function's start (spec
+    select.wast's select-trap-left, with the capture's epoch interruption), a `br_if` to an
+    `unreachable` at the `br_if`. The instrumented module traps where Wasm semantics say;
+    the same trap message in the same function, as deep, is the same trap."""
     from ttd.wasm.module import parse_module
 
     try:
         body = parse_module(data).function_at(got)
     except WasmError:
         return False
-    return body is not None and body.body_start == captured  # its locals, after the size
+    return body is not None and body.offset <= captured < body.end
 
 
 def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | None = None,
@@ -543,7 +544,7 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
                               f"deep, the re-execution {depth} deep")
         pc = _captured_trap_pc(frames, bool(info.get("trap_in_import")))
         if pc is not None and state.get("last_pc") is not None and state["last_pc"] != pc \
-                and not _folded_into_entry(data, pc, state["last_pc"]):
+                and not _same_function(data, pc, state["last_pc"]):
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
                               f"captured run trapped at pc {pc:#x}, the re-execution at "
                               f"{state['last_pc']:#x}")
