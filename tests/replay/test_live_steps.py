@@ -81,7 +81,7 @@ def test_steps_after_a_breakpoint(name, func, tmp_path):
     assert len(replay) >= min(len(live), 100)
 
 
-@pytest.mark.parametrize("name", ["trycalls", "exceptions"])
+@pytest.mark.parametrize("name", ["trycalls", "exceptions", "labelcatch"])
 def test_wat_every_step_with_exceptions(name, tmp_path):
     """Every step of a WAT program with calls inside try_table bodies: wasmtime shows such
     a caller at its call instruction (a call with a handler in scope), others after it."""

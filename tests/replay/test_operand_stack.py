@@ -257,7 +257,7 @@ def test_wat_families_every_step(name, tmp_path):
     out = _record(wasm, [], tmp_path / "t.db", id_cap=4096 if name == "tailcall" else 256)
     stats = _check_trace(out, stop=300_000)
     assert stats.checks > 50, stats
-    if name not in ("simd", "exceptions", "reftypes"):
+    if name not in ("simd", "exceptions", "reftypes", "labelcatch"):  # payloads: unknown
         assert stats.unknown == 0, stats
 
 

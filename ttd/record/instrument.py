@@ -701,8 +701,9 @@ class Instrumenter:
         body_end = offs[end_of[i]]
         for _kind, _tag, label in imm[1]:
             target = self._label_target(outer, label, end_of, ids)
-            if target is not None:
-                self.landings.setdefault(target, []).append((fidx, body_start, body_end))
+            # a catch to the function's own label returns from it: noted under -1 - fidx
+            key = target if target is not None else -1 - fidx
+            self.landings.setdefault(key, []).append((fidx, body_start, body_end))
 
     def _exit(self, name, imm, i, last, ctl, end_of, else_of, opener_of, ids
               ) -> tuple[int, int, tuple[int, ...]]:

@@ -45,7 +45,7 @@ from ttd.wasm.module import parse_module
 MAX_BYTES = 2 << 30  # 2 GiB: some dozens of big modules with their compiled code
 _MAGIC = b"ttd-cache\x01"  # then the sha256 of the payload, then the payload
 _HEAD = len(_MAGIC) + 32
-_FORMAT = 3  # of the instrumented entry's payload
+_FORMAT = 4  # of the instrumented entry's payload (4: catches to a function's label)
 _STALE_TMP = 3600.0  # seconds after which a temp file is a killed writer's leftover
 
 

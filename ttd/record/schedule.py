@@ -80,7 +80,8 @@ class Schedule:
     funcs: dict[int, FuncInfo]
     globals: list[int]  # VT_* of every global
     memories: list[bool]  # is64 of every memory
-    # landing block id -> [(func, try body start pc, try body end pc)] for exception unwinding
+    # landing block id -> [(func, try body start pc, try body end pc)] for exception unwinding;
+    # -1 - func -> the same, for catches to the function's own label (the function returns)
     landings: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     imports: list[tuple[str, str]] = field(default_factory=list)  # (module, name) of func imports
 

@@ -180,12 +180,17 @@ class Machine:
         frames.append(self.new_frame(n, vals, vbase))
 
     def _unwind(self, frames: list[Frame], n: Block, nid: int, vals: bytes, vbase: int) -> None:
-        ranges = self.schedule.landings.get(nid, ())
+        landings = self.schedule.landings
+        ranges = landings.get(nid, ())
         while frames:
             top = frames[-1]
             if top.func == n.func and any(f == top.func and s <= top.pc < e for f, s, e in ranges):
                 return
+            # a catch to the function's own label: the function returns, its caller goes on
+            returns = any(s <= top.pc < e for _f, s, e in landings.get(-1 - top.func, ()))
             frames.pop()
+            if returns and frames and frames[-1].func == n.func:
+                return  # (a catch whose tag did not match lets it unwind further)
         raise ReplayError(f"exception lands on block {nid} outside every live frame")
 
     # ---- effects ------------------------------------------------------------------------

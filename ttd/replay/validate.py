@@ -77,7 +77,11 @@ def check_schedule(sched: Schedule, wasm_size: int) -> None:
     for bid, b in enumerate(blocks):
         _check_block(sched, bid, b, nb, n_mem, wasm_size)
     for nid, ranges in sched.landings.items():
-        if not 0 <= nid < nb:
+        if nid < 0 and -1 - nid in sched.funcs:  # catches that return from function -1 - nid
+            if any(len(r) != 3 or r[0] != -1 - nid for r in ranges):
+                raise CorruptTrace(f"trace schedule: catches returning from function {-1 - nid} "
+                                   f"malformed")
+        elif not 0 <= nid < nb:
             raise CorruptTrace(f"trace schedule: exception landing on block {nid}, which does not exist")
         for r in ranges:
             if len(r) != 3 or not _ints(list(r)):
