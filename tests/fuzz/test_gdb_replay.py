@@ -58,12 +58,17 @@ def address(draw, wasm_len: int = 1 << 20) -> int:
 
 
 @st.composite
-def line_map(draw) -> str:
+def pc_facts(draw) -> str:
+    """`pcs` facts as LLDB's commands send them, and damaged ones."""
     parts = []
     for _ in range(draw(st.integers(0, 4))):
-        lo = draw(st.integers(0, 0x6000))
-        parts.append(f"{lo:x}-{lo + draw(st.integers(-4, 64)):x}:{draw(st.integers(-1, 50))}")
-    return ",".join(parts)
+        chain = "".join(f"{draw(st.integers(-1, 5))}{draw(st.sampled_from('+-x'))}"
+                        for _ in range(draw(st.integers(0, 3))))
+        parts.append(f"{draw(st.integers(0, 0x6000)):x}:{draw(st.integers(-1, 50))}:"
+                     f"{draw(st.sampled_from(['0', '1', '2', '3', '', 'z']))}:{chain}")
+    blocks = ",".join(f"{draw(st.integers(-1, 5))}:{draw(st.integers(-1, 50))}"
+                      for _ in range(draw(st.integers(0, 2))))
+    return ",".join(parts) + (" " + blocks if blocks else "")
 
 
 @st.composite
@@ -75,7 +80,10 @@ def monitor(draw) -> bytes:
         f"last-write 0x{abs(n):x} {n}", "goto", "rsi x", "frobnicate", "goto 1e5", "'",
     ]))
     if draw(st.booleans()):
-        cmd = draw(st.sampled_from(["rnext", "rstep", "linestart"])) + " " + draw(line_map())
+        nums = " ".join(str(draw(st.integers(-2, 6))) for _ in range(draw(st.integers(0, 6))))
+        cmd = draw(st.sampled_from(["rnext", "rstep", "rfinish"])) + " " + nums
+    elif draw(st.booleans()):
+        cmd = "pcs " + draw(pc_facts())
     return b"qRcmd," + cmd.encode().hex().encode()
 
 

@@ -247,11 +247,19 @@ def replay_probe(path: Path, rng: random.Random) -> Probe:
         p("continue to the watchpoint", s.continue_forward)
         p("last write", s.last_write, 1024, 8)
         p("goto middle", s.goto, total // 2)
-        p("back to the caller", s.back_to_caller)
-        line_of = lambda pc: pc // 16  # noqa: E731 - a fake line table
-        p("back to line start", s.back_to_line_start, line_of)
-        p("back step into", s.back_step_into, line_of)
-        p("back out of line", s.back_out_of_line, line_of, False)
+        from ttd.replay.source_moves import PcFacts, SourceFacts, SourceMoves
+
+        facts = SourceFacts()  # fake line facts: a line per 16 bytes, no inlined blocks
+        for b in blocks:
+            for pc in getattr(b, "pcs", None) or ():
+                if isinstance(pc, int):
+                    facts.pcs[pc] = PcFacts(pc // 16, pc % 16 == 0, True, ())
+        moves = SourceMoves(s, facts)
+        p("reverse finish", moves.reverse_finish, 0, 0)
+        p("reverse next", moves.reverse_next, 0, 0, 1)
+        p("reverse step", moves.reverse_step, 0, 0, 1)
+        if s.depth > 1:
+            p("reverse next in the caller", moves.reverse_next, 1, 0, 1, (0, 0))
     finally:
         with contextlib.suppress(Exception):
             store.close()

@@ -21,7 +21,7 @@ Every src/NAME.c becomes NAME.wasm next to this script, compiled with zig's clan
 (a src/NAME.cpp with `ziglang c++` and the same flags) run from this directory, so the
 DWARF names sources relatively (`src/NAME.c`, comp_dir
 `.`) and the output does not depend on where the repository is checked out. The programs
-in OPTIMISED (opstack) get -O2 instead of -O0. The VARIANTS are second modules built from
+in OPTIMISED (opstack, inlined) get -O2 instead of -O0. The VARIANTS are second modules built from
 the same source at another -O level: bench_sieve_o2.wasm is src/bench_sieve.c at -O2, and
 so on for the four benchmark programs (the same output as the -O0 build for the same
 arguments; their DWARF names src/bench_sieve.c).
@@ -73,7 +73,7 @@ CFLAGS = [
 
 # Programs about what only optimised code does (variables that live on the wasm operand
 # stack, DW_OP_WASM_location 2): built with this -O level instead of -O0.
-OPTIMISED = {"opstack": "-O2"}
+OPTIMISED = {"opstack": "-O2", "inlined": "-O2"}
 
 # Second builds of a source at another -O level: module name -> (source stem, level).
 VARIANTS = {

@@ -3,8 +3,12 @@
 LLDB 23 can reverse-continue but its step commands only go forwards. These commands send a
 `monitor` command to the ttd server (which stages a move in time) and resume; the server
 answers the resume with the new position, so LLDB refreshes frames, source and variables as
-after any forward step. LLDB owns the line tables, the server owns time: a command passes the
-current function's line table, the server walks back through the trace.
+after any forward step. LLDB owns the line tables, the server owns time: the server walks
+back through the trace and asks about the pcs it meets (their line, whether a line-table
+entry starts there, the inlined blocks around them), which the command answers from LLDB's
+symbol context of each pc; only those pcs are ever looked up. The commands act on the
+selected frame, inlined frames included, as the inverse of LLDB's forward `next`, `step`
+and `finish` (see ttd/replay/source_moves.py).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ COMMANDS = [
     # (command, alias, function, help)
     ("reverse-stepi", "rsi", "reverse_stepi", "Step back one instruction (-c N: N instructions)."),
     ("reverse-step", "rs", "reverse_step",
-     "Step back to the previous source line, entering calls backwards (at their last line)."),
+     "Step back to the previous source line of the selected frame, entering calls and inlined "
+     "functions backwards (at their last line): the inverse of `step`."),
     ("reverse-next", "rn", "reverse_next",
-     "Step back to the previous source line of this frame; calls made from it are undone in "
-     "one move."),
+     "Step back to the previous source line of the selected frame; calls and inlined "
+     "functions run from it are undone in one move: the inverse of `next`."),
     ("reverse-finish", "rfinish", "reverse_finish",
-     "Go back to the call of the current function, in its caller."),
+     "Go back to where the selected frame (or inlined function) was entered: its call, in "
+     "its caller."),
     ("reverse-continue", "rc", "reverse_continue",
      "Run backwards to the previous breakpoint or watchpoint hit (or the start of the "
      "recording); LLDB stays in forward direction afterwards."),
@@ -117,34 +123,209 @@ def _check(debugger: lldb.SBDebugger) -> lldb.SBProcess:
     return process
 
 
-def _depth(debugger: lldb.SBDebugger) -> int:
-    m = re.search(r"depth (\d+)", _monitor(debugger, "ttd when"))
-    return int(m.group(1)) if m else 0
+# ---- what LLDB knows of pcs, for the server's source-level moves --------------------------
+#
+# The server walks back through time and asks about the pcs it meets (`need PC,...`); the
+# command answers from LLDB's symbol context of each pc (`ttd pcs`) and asks again. Lines
+# and inlined blocks are named by small ids, the same for every connection of this LLDB.
+
+OFFSET_MASK = 0xFFFFFFFF
+_line_ids: dict[tuple[str, int], int] = {}
+_block_ids: dict[tuple, int] = {}
+_block_sites: dict[int, int] = {}  # block id -> line id of its call site
+_pc_facts: dict[tuple, tuple[str, tuple[int, ...]]] = {}  # (module, pc) -> (facts, block ids)
+STATS = {"pcs_resolved": 0, "rounds": 0}  # for tests and measurements
 
 
-def line_map(frame: lldb.SBFrame) -> str:
-    """The line table of the frame's function: 'start-end:id,...' with pc offsets in hex and an
-    id per (file, line); line 0 (compiler-made code) keeps id 0."""
-    target = frame.GetThread().GetProcess().GetTarget()
-    func = frame.GetFunction()
-    cu = frame.GetCompileUnit()
-    if not func.IsValid() or not cu.IsValid():
-        return ""
-    lo = func.GetStartAddress().GetLoadAddress(target)
-    hi = func.GetEndAddress().GetLoadAddress(target)
-    ids: dict[tuple[str, int], int] = {}
-    parts = []
-    for i in range(cu.GetNumLineEntries()):
-        le = cu.GetLineEntryAtIndex(i)
-        start = le.GetStartAddress().GetLoadAddress(target)
-        end = le.GetEndAddress().GetLoadAddress(target)
-        if start >= hi or end <= lo or end <= start:
-            continue
-        line = le.GetLine()
-        key = (str(le.GetFileSpec()), line)
-        ident = 0 if line == 0 else ids.setdefault(key, len(ids) + 1)
-        parts.append(f"{max(start, lo) & 0xFFFFFFFF:x}-{min(end, hi) & 0xFFFFFFFF:x}:{ident}")
-    return ",".join(parts)
+def _path(spec: lldb.SBFileSpec) -> str:
+    return f"{spec.GetDirectory() or ''}/{spec.GetFilename() or ''}"
+
+
+def _line_id(path: str, line: int) -> int:
+    if not line:
+        return 0
+    return _line_ids.setdefault((path, line), len(_line_ids) + 1)
+
+
+def _entry_key(le: lldb.SBLineEntry) -> int:
+    return _line_id(_path(le.GetFileSpec()), le.GetLine()) if le.IsValid() else 0
+
+
+def _block_id(block: lldb.SBBlock, target: lldb.SBTarget) -> int:
+    """An id for an inlined block (its first range, name and call site name it)."""
+    site = (_path(block.GetInlinedCallSiteFile()), block.GetInlinedCallSiteLine())
+    ident = (block.GetRangeStartAddress(0).GetLoadAddress(target), block.GetInlinedName(),
+             site, block.GetNumRanges())
+    bid = _block_ids.get(ident)
+    if bid is None:
+        bid = _block_ids[ident] = len(_block_ids) + 1
+        _block_sites[bid] = _line_id(*site)
+    return bid
+
+
+def _inlined_chain(block: lldb.SBBlock) -> list[lldb.SBBlock]:
+    """The inlined blocks around `block`, innermost first."""
+    out = []
+    inl = block.GetContainingInlinedBlock() if block.IsValid() else None
+    while inl is not None and inl.IsValid():
+        out.append(inl)
+        parent = inl.GetParent()
+        inl = parent.GetContainingInlinedBlock() if parent.IsValid() else None
+    return out
+
+
+def _module_key(target: lldb.SBTarget, addr: int) -> tuple:
+    return (target.GetProcess().GetUniqueID(), addr)
+
+
+def pc_facts(target: lldb.SBTarget, addr: int) -> tuple[str, tuple[int, ...]]:
+    """`OFFSET:LINE:FLAGS:CHAIN` for the code address `addr`, and the block ids of CHAIN.
+
+    Only this pc's own symbol context is read: its line-table entry (whether it starts
+    there), its function (a pc in the prologue, before the arguments are stored, has no
+    line: LLDB's forward stepping never stops there) and the inlined blocks around it."""
+    cache_key = _module_key(target, addr)
+    got = _pc_facts.get(cache_key)
+    if got is not None:
+        return got
+    STATS["pcs_resolved"] += 1
+    sc = target.ResolveSymbolContextForAddress(
+        target.ResolveLoadAddress(addr),
+        lldb.eSymbolContextFunction | lldb.eSymbolContextBlock | lldb.eSymbolContextLineEntry)
+    le = sc.GetLineEntry()
+    key, start = 0, False
+    if le.IsValid() and le.GetLine():
+        key = _entry_key(le)
+        start = le.GetStartAddress().GetLoadAddress(target) == addr
+    func = sc.GetFunction()
+    if func.IsValid():
+        lo = func.GetStartAddress().GetLoadAddress(target)
+        if lo <= addr < lo + func.GetPrologueByteSize():
+            key, start = 0, False
+    chain, ids = [], []
+    for inl in _inlined_chain(sc.GetBlock()):
+        bid = _block_id(inl, target)
+        starts = any(inl.GetRangeStartAddress(i).GetLoadAddress(target) == addr
+                     for i in range(inl.GetNumRanges()))
+        chain.append(f"{bid}{'+' if starts else '-'}")
+        ids.append(bid)
+    flags = int(start) | (2 if le.IsValid() else 0)
+    got = _pc_facts[cache_key] = (
+        f"{addr & OFFSET_MASK:x}:{key}:{flags}:{''.join(chain)}", tuple(ids))
+    return got
+
+
+def _tell(debugger: lldb.SBDebugger, target: lldb.SBTarget, base: int, pcs: list[int]) -> None:
+    facts, blocks = [], set()
+    for off in pcs:
+        text, ids = pc_facts(target, base | off)
+        facts.append(text)
+        blocks.update(ids)
+    sites = ",".join(f"{b}:{_block_sites[b]}" for b in sorted(blocks))
+    # a qRcmd carries its text hex-encoded in a packet of at most 64 KiB
+    for i in range(0, len(facts), 400):
+        _monitor(debugger, f"ttd pcs {','.join(facts[i:i + 400])} {sites}".rstrip())
+
+
+def _context(thread: lldb.SBThread, idx: int) -> tuple[int, int, int]:
+    """(wasm frame, inlined block id or 0, line id) of LLDB's frame `idx`."""
+    target = thread.GetProcess().GetTarget()
+    wasm = sum(1 for i in range(idx) if not thread.GetFrameAtIndex(i).IsInlined())
+    frame = thread.GetFrameAtIndex(idx)
+    block = 0
+    if frame.IsInlined():
+        chain = _inlined_chain(frame.GetBlock())
+        if chain:
+            block = _block_id(chain[0], target)
+    return wasm, block, _entry_key(frame.GetLineEntry())
+
+
+def _ask(debugger: lldb.SBDebugger, text: str) -> tuple[int, int]:
+    """Send a source-level move, answering the server's questions: (step, block)."""
+    process = debugger.GetSelectedTarget().GetProcess()
+    target = process.GetTarget()
+    # code addresses are 0x4000000000000000 | module << 32 | offset; the trace's module is 0
+    base = process.GetSelectedThread().GetFrameAtIndex(0).GetPC() & ~OFFSET_MASK or 1 << 62
+    for _ in range(1000):
+        STATS["rounds"] += 1
+        out = _monitor(debugger, text)
+        m = re.search(r"land (\d+) (\d+)", out)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+        m = re.search(r"need ([0-9a-f,]+)", out)
+        if not m:
+            raise RuntimeError(out.strip() or "the ttd server did not answer the move")
+        _tell(debugger, target, base, [int(x, 16) for x in m.group(1).split(",")])
+    raise RuntimeError("the ttd server kept asking about pcs")
+
+
+def _levels(thread: lldb.SBThread, block: int) -> tuple[int, int]:
+    """(inlined levels LLDB shows at the innermost wasm frame, levels wanted for `block`)."""
+    target = thread.GetProcess().GetTarget()
+    _, ids = pc_facts(target, thread.GetFrameAtIndex(0).GetPC())
+    want = len(ids) - ids.index(block) if block in ids else 0
+    shown = 0
+    while shown < thread.GetNumFrames() and thread.GetFrameAtIndex(shown).IsInlined():
+        shown += 1
+    return shown, want
+
+
+def _show_level(debugger: lldb.SBDebugger, block: int) -> tuple[str | None, bool]:
+    """After landing, show the inline level `block` (0: the function itself): LLDB shows a
+    pc where inlined blocks start at their call site, and `step` enters them without moving
+    (a virtual step), as forward `step` does. (The last stop's text if it stepped, whether
+    the level is shown.)"""
+    thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
+    text = None
+    for _ in range(64):
+        shown, want = _levels(thread, block)
+        if want == shown:
+            return text, True
+        if want < shown:
+            return text, False  # LLDB kept a deeper level at this pc: only a new stop resets it
+        pc = thread.GetFrameAtIndex(0).GetPC()
+        ret = lldb.SBCommandReturnObject()
+        debugger.GetCommandInterpreter().HandleCommand("thread step-in", ret)
+        text = ret.GetOutput() or ""
+        if thread.GetFrameAtIndex(0).GetPC() != pc:
+            break  # not a virtual step after all: stop here rather than wander
+    return text, True
+
+
+def _source_move(debugger: lldb.SBDebugger, result, text: str) -> None:
+    watches = _watch_list(debugger.GetSelectedTarget())[0]
+    step, block = _ask(debugger, f"{text} --watch={watches}")
+    thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
+    if step > 0 and not watches:
+        # land one step early and single-step onto it: LLDB then shows the pc as after a
+        # forward step (inlined blocks that start there are at their call site); a plain
+        # stop there would show the innermost inlined frame
+        _move(debugger, f"ttd goto {step - 1}", None)
+        # look at that stop's frames: LLDB forgets the inline level it showed only when it
+        # sees the pc change (coming back to the same pc, it would keep it)
+        thread.GetNumFrames()
+        thread.GetFrameAtIndex(0).GetFunctionName()
+        ret = lldb.SBCommandReturnObject()
+        debugger.GetCommandInterpreter().HandleCommand("thread step-inst", ret)
+        if not ret.Succeeded():
+            raise RuntimeError((ret.GetError() or "").strip() or "the last step failed")
+        out = ret.GetOutput() or ""
+    else:
+        # the staged move itself: with watchpoints it stops at a watched access on its way
+        # back (single-stepping onto the landing would run the instruction before it again)
+        first = lldb.SBCommandReturnObject()
+        _resume(debugger, first)
+        out = (first.GetOutput() or "").replace("Process 1 resuming\n", "")
+        if thread.GetStopReason() == lldb.eStopReasonWatchpoint:
+            result.AppendMessage(out.rstrip("\n"))
+            return
+    shown, _ = _show_level(debugger, block)
+    result.AppendMessage((shown if shown is not None else out).rstrip("\n"))
+
+
+def _selected(debugger: lldb.SBDebugger) -> tuple[lldb.SBThread, int]:
+    thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
+    return thread, thread.GetSelectedFrame().GetFrameID()
 
 
 def _run(debugger, result, body) -> None:
@@ -171,37 +352,32 @@ def reverse_stepi(debugger, command, result, _dict) -> None:
     _run(debugger, result, body)
 
 
+def _line_move(debugger, result, cmd: str) -> None:
+    thread, idx = _selected(debugger)
+    wasm, block, key = _context(thread, idx)
+    if not key and idx == 0 and not thread.GetFrameAtIndex(0).GetLineEntry().IsValid():
+        _move(debugger, "ttd rsi 1", result)  # no line information: an instruction at a time
+        return
+    text = f"ttd {cmd} {wasm} {block} {key}"
+    if idx > 0:
+        iwasm, iblock, _ = _context(thread, idx - 1)
+        text += f" {iwasm} {iblock}"
+    _source_move(debugger, result, text)
+
+
 def reverse_next(debugger, command, result, _dict) -> None:
-    def body():
-        frame = debugger.GetSelectedTarget().GetProcess().GetSelectedThread().GetFrameAtIndex(0)
-        table = line_map(frame)
-        # no line information: an instruction at a time
-        _move(debugger, f"ttd rnext {table}" if table else "ttd rsi 1", result)
-    _run(debugger, result, body)
+    _run(debugger, result, lambda: _line_move(debugger, result, "rnext"))
 
 
 def reverse_step(debugger, command, result, _dict) -> None:
-    def body():
-        thread = debugger.GetSelectedTarget().GetProcess().GetSelectedThread()
-        table = line_map(thread.GetFrameAtIndex(0))
-        if not table:
-            _move(debugger, "ttd rsi 1", result)  # no line information: an instruction at a time
-            return
-        d0 = _depth(debugger)
-        first = lldb.SBCommandReturnObject()
-        _move(debugger, f"ttd rstep {table}", first)
-        if _depth(debugger) <= d0 or thread.GetStopReason() == lldb.eStopReasonWatchpoint:
-            result.AppendMessage((first.GetOutput() or "").rstrip("\n"))
-            return
-        # at the last instruction of a callee: back to the start of its last line
-        callee = line_map(thread.GetFrameAtIndex(0))
-        _move(debugger, f"ttd linestart {callee}" if callee else "ttd goto +0", result)
-    _run(debugger, result, body)
+    _run(debugger, result, lambda: _line_move(debugger, result, "rstep"))
 
 
 def reverse_finish(debugger, command, result, _dict) -> None:
     def body():
-        _move(debugger, "ttd rfinish", result)
+        thread, idx = _selected(debugger)
+        wasm, block, _ = _context(thread, idx)
+        _source_move(debugger, result, f"ttd rfinish {wasm} {block}")
     _run(debugger, result, body)
 
 

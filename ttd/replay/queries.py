@@ -11,10 +11,7 @@ from ttd.replay.session import ReplaySession
 
 
 def _pc_at(session: ReplaySession, step: int) -> int:
-    trace = session.trace
-    ch = trace.chunk(trace.chunk_for_step(step))
-    k = ch.block_at_step(step - ch.first_step)
-    return trace.schedule.blocks[int(ch.ids[k])].pcs[step - ch.first_step - int(ch.step_starts[k])]
+    return session.pc_at(step)
 
 
 class _Names:

@@ -419,68 +419,13 @@ class ReplaySession:
                 n = min(n, step - base)
                 yield base, int(depths[k]), pcs[:n]
 
-    def back_out_of_line(self, line_of: Callable[[int], int], into: bool) -> int:
-        """The latest earlier step that is no longer in the current line of this frame: in
-        another line of it, in the caller (the call), or with `into` in a callee."""
-        d0, line0 = self.depth, line_of(self.cursor.pc)
-        for base, d, pcs in self.blocks_back(self.cursor.step):
-            if d > d0 and not into:
-                continue
-            if d != d0:
-                return base + len(pcs) - 1
-            for i in range(len(pcs) - 1, -1, -1):
-                line = line_of(pcs[i])
-                if line and line != line0:
-                    return base + i
-        return -1
-
-    def back_step_into(self, line_of: Callable[[int], int]) -> int:
-        """Back to the start of the previous line of this frame, unless the way back meets a
-        call: then the callee's last instruction (gdb's reverse-step enters it), or, out of
-        the function's beginning, the caller's call."""
-        d0, line0 = self.depth, line_of(self.cursor.pc)
-        wanted, earliest = None, None
-        for base, d, pcs in self.blocks_back(self.cursor.step):
-            if d > d0:
-                return base + len(pcs) - 1
-            if d < d0:
-                return earliest if earliest is not None else base + len(pcs) - 1
-            for i in range(len(pcs) - 1, -1, -1):
-                line = line_of(pcs[i])
-                if wanted is None:
-                    if line and line != line0:
-                        wanted, earliest = line, base + i
-                elif line == wanted:
-                    earliest = base + i
-                elif line:
-                    return earliest
-        return earliest if earliest is not None else -1
-
-    def back_to_line_start(self, line_of: Callable[[int], int]) -> int:
-        """The first step of the current line's execution in this frame (calls made from
-        the line are part of it)."""
-        d0, line0 = self.depth, line_of(self.cursor.pc)
-        earliest = self.cursor.step
-        for base, d, pcs in self.blocks_back(self.cursor.step):
-            if d > d0:
-                continue
-            if d < d0:
-                return earliest
-            for i in range(len(pcs) - 1, -1, -1):
-                line = line_of(pcs[i])
-                if line and line != line0:
-                    return earliest
-                if line == line0:  # steps without a line (line 0) belong to no line
-                    earliest = base + i
-        return earliest
-
-    def back_to_caller(self) -> int:
-        """The step at which the current function was called: the caller's call."""
-        d0 = self.depth
-        for base, d, pcs in self.blocks_back(self.cursor.step):
-            if d < d0:
-                return base + len(pcs) - 1
-        return -1
+    def pc_at(self, step: int) -> int:
+        """The pc of any step, from the block ids alone (the cursor stays where it is)."""
+        trace = self.trace
+        ch = trace.chunk(trace.chunk_for_step(step))
+        rel = step - ch.first_step
+        k = ch.block_at_step(rel)
+        return trace.schedule.blocks[int(ch.ids[k])].pcs[rel - int(ch.step_starts[k])]
 
     def last_write(self, addr: int, size: int, memory: int = 0) -> int | None:
         """The latest step before now whose instruction wrote any of [addr, addr + size)."""

@@ -7,11 +7,10 @@ tables come from LLDB (it owns the DWARF); the server owns time.
 
 from __future__ import annotations
 
-import bisect
 import shlex
-from typing import Callable
 
 from ttd.replay.session import ReplaySession, Watch
+from ttd.replay.source_moves import NeedPcs, SourceFacts, SourceMoves
 from ttd.replay.summary import format_rows, trace_rows, trace_summary
 
 HELP = """ttd monitor commands:
@@ -19,11 +18,13 @@ HELP = """ttd monitor commands:
   goto start|end|STEP|+N|-N move to a step (on the next resume)
   info                      what the trace holds
   rsi [N]                   back N instructions
-  rnext MAP                 back to the start of the previous line of this frame
-  rstep MAP                 back to the previous line, stopping in a callee met on the way
-                            (MAP: start-end:line,... with hex pcs)
-  linestart MAP             back to the first step of the current line
-  rfinish                   back to the call of the current function
+  rnext F B KEY [IF IB]     back to the previous line of a frame (wasm frame F, inlined
+                            block B or 0, its line KEY; IF IB: the frame below it)
+  rstep F B KEY [IF IB]     the same, entering the calls and inlined blocks met on the way
+  rfinish [F [B]]           back to where that frame (or inlined block) was entered
+  pcs FACTS [BLOCKS]        what LLDB knows of pcs (PC:KEY:FLAGS:CHAIN,... and ID:KEY,...)
+                            A move answers `need PC,...` (tell `pcs`, then ask again) or
+                            `land STEP BLOCK` (the step, and the inline level to show there)
   rc                        back to the previous breakpoint or watchpoint hit
   last-write ADDR SIZE      back to the instruction that last wrote those bytes
 A move that runs backwards (all but goto) stops at the latest watched access on its way,
@@ -59,27 +60,6 @@ def parse_watch_list(text: str) -> list[Watch]:
     return out
 
 
-def parse_line_map(text: str) -> Callable[[int], int]:
-    """'3c0c-3c26:13,3c26-3c3f:15' -> pc -> line (0 outside every range)."""
-    entries = []
-    for part in text.split(","):
-        if not part:
-            continue
-        span, _, line = part.partition(":")
-        lo, _, hi = span.partition("-")
-        entries.append((int(lo, 16), int(hi, 16), int(line)))
-    entries.sort()
-    starts = [e[0] for e in entries]
-
-    def line_of(pc: int) -> int:
-        i = bisect.bisect_right(starts, pc) - 1
-        if i >= 0 and entries[i][0] <= pc < entries[i][1]:
-            return entries[i][2]
-        return 0
-
-    return line_of
-
-
 def run_monitor(s: ReplaySession, command: str) -> str:
     try:
         words = shlex.split(command)
@@ -112,21 +92,13 @@ def run_monitor(s: ReplaySession, command: str) -> str:
                 return "error: rsi wants a positive count\n"
             stage(lambda: s.move_to(s.cursor.step - n))
             return f"back {n} instruction(s)\n"
-        if cmd == "rstep":
-            line_of = parse_line_map(args[0] if args else "")
-            stage(lambda: s.move_to(s.back_step_into(line_of)))
-            return "back to the previous line, into calls\n"
-        if cmd == "rnext":
-            line_of = parse_line_map(args[0] if args else "")
-            stage(lambda: _reverse_next(s, line_of))
-            return "back to the previous line\n"
-        if cmd == "linestart":
-            line_of = parse_line_map(args[0] if args else "")
-            stage(lambda: s.move_to(s.back_to_line_start(line_of)))
-            return "back to the start of the line\n"
-        if cmd == "rfinish":
-            stage(lambda: s.move_to(s.back_to_caller()))
-            return "back to the caller\n"
+        if cmd == "pcs":
+            if not args:
+                return "error: pcs wants FACTS [BLOCKS]\n"
+            n = _facts(s).parse(args[0], args[1] if len(args) > 1 else "")
+            return f"{n} pc(s)\n"
+        if cmd in ("rnext", "rstep", "rfinish"):
+            return _source_move(s, cmd, [int(a) for a in args], stage)
         if cmd == "last-write":
             addr, size = int(args[0], 0), int(args[1], 0)
             step = s.last_write(addr, size)
@@ -145,14 +117,35 @@ def run_monitor(s: ReplaySession, command: str) -> str:
     return f"error: unknown command {cmd!r}\n{HELP}"
 
 
-def _reverse_next(s: ReplaySession, line_of: Callable[[int], int]):
-    """Back to the start of the previous line of this frame, calls made from it un-executed
-    in the same move; out of the function's first line, to the call in the caller."""
-    d0 = s.depth
-    s.cursor.seek(max(s.back_out_of_line(line_of, into=False), 0))
-    if s.depth == d0:
-        s.cursor.seek(s.back_to_line_start(line_of))
-    return s.move_to(s.cursor.step)
+def _facts(s: ReplaySession) -> SourceFacts:
+    facts = getattr(s, "source_facts", None)
+    if facts is None:
+        facts = s.source_facts = SourceFacts()
+    return facts
+
+
+def _source_move(s: ReplaySession, cmd: str, nums: list[int], stage) -> str:
+    """A source-level move (ttd/replay/source_moves.py): `need PC,...` until the server
+    knows every pc on its way, then `land STEP BLOCK`, the move staged (a watched access
+    on the way back stops it there, as any move back)."""
+    moves = SourceMoves(s, _facts(s))
+    try:
+        if cmd == "rfinish":
+            if len(nums) > 2:
+                raise ValueError("rfinish wants [FRAME [BLOCK]]")
+            nums += [0] * (2 - len(nums))
+            land = moves.reverse_finish(nums[0], nums[1])
+        else:
+            if len(nums) not in (3, 5):
+                raise ValueError(f"{cmd} wants FRAME BLOCK KEY [INNER_FRAME INNER_BLOCK]")
+            inner = (nums[3], nums[4]) if len(nums) == 5 else None
+            move = moves.reverse_step if cmd == "rstep" else moves.reverse_next
+            land = move(nums[0], nums[1], nums[2], inner)
+    except NeedPcs as need:
+        return "need " + ",".join(f"{pc:x}" for pc in need.pcs) + "\n"
+    step = land.step
+    stage(lambda: s.move_to(step))
+    return f"land {step} {land.block}\n"
 
 
 def _goto_target(s: ReplaySession, args: list[str]) -> int:
