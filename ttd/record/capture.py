@@ -314,9 +314,16 @@ class Capturer:
 
         entry = Recorder(o)._entry(store, exports)
         self._writer = writer
+        existed = out.exists()
         try:
             self._lock = writer.open(o.overwrite)
             self._out = out
+        except KeyboardInterrupt:
+            # Ctrl-C while the file was being created: ours to remove, unless it was another
+            # file that we were not asked to replace
+            if o.overwrite or not existed:
+                self._out = out
+            raise
         except TraceExists:
             raise RecordError(f"{out}: already exists (use --force to replace it)")
         except OutputRefused as e:
