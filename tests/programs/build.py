@@ -44,6 +44,14 @@ deps/sqlite3/. SQLite is built with SQLITE_OS_OTHER: the driver supplies the OS 
 VFS that opens no files, with fixed randomness and clock), so the program runs the same
 way every time and needs no WASI file system. Only the built module and SQLite's
 public-domain notice (sqlite_driver.LICENSE.txt, from sqlite3.h) are committed.
+
+lua.wasm is the Lua 5.4.8 interpreter (onelua.c: every Lua source in one compile unit) at
+-O2, the optimised code of someone else's interpreter for the reverse-stepping tests (inlined
+frames in ltable.c's luaH_resize). Lua is taken from the sdist of the PyPI package `lupa`
+(version and sha256 pinned below), which vendors it in third-party/lua54/. wasi-libc has no
+setjmp without Wasm exception handling, so src/lua_wasi/ compiles Lua's error recovery out
+(an error aborts) and stands in for the few C functions WASI lacks. Only the module and Lua's
+MIT licence (lua.LICENSE.txt, from lua.h) are committed.
 """
 
 from __future__ import annotations
@@ -117,6 +125,16 @@ SQLITE_DEFINES = [
     "-DSQLITE_OMIT_DEPRECATED",
     "-DSQLITE_DQS=0",
 ]
+
+
+LUA_SDIST_NAME = "lupa"
+LUA_SDIST_VERSION = "2.6"
+LUA_SDIST_FILE = f"lupa-{LUA_SDIST_VERSION}.tar.gz"
+LUA_SDIST_SHA256 = "9a770a6e89576be3447668d7ced312cd6fd41d3c13c2462c9dc2c2ab570e45d9"
+LUA_VERSION = "5.4.8"  # what that sdist's third-party/lua54/lua.h says
+LUA_DIR = f"lua-{LUA_VERSION}"  # where the build puts the sources (the DWARF names it)
+LUA_PROGRAM = "lua"
+LUA_OPT = "-O2"
 
 
 def zig_cc(args: list[str], cwd: Path, tool: str = "cc") -> None:
@@ -284,6 +302,57 @@ def sqlite_licence(header: str) -> str:
 # expectations and step counts
 
 
+# ---------------------------------------------------------------------------
+# Lua from the lupa sdist
+
+
+def fetch_lua_sdist(workdir: Path, sdist: Path | None) -> Path:
+    """Return the path of the pinned lupa sdist, downloading it with pip."""
+    def download(dl: Path) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+             "--disable-pip-version-check", "-d", str(dl),
+             f"{LUA_SDIST_NAME}=={LUA_SDIST_VERSION}"],
+            check=True,
+        )
+    return fetch_pinned(LUA_SDIST_FILE, LUA_SDIST_SHA256, download, sdist, workdir)
+
+
+def build_lua(outdir: Path, sdist: Path | None) -> Path:
+    with tempfile.TemporaryDirectory(prefix="ttd-lua-") as tmp:
+        work = Path(tmp)
+        archive = fetch_lua_sdist(work, sdist)
+        top = f"lupa-{LUA_SDIST_VERSION}/third-party/lua54/"
+        with tarfile.open(archive) as tar:
+            for m in tar.getmembers():
+                rest = m.name[len(top):]
+                if m.isfile() and m.name.startswith(top) and "/" not in rest \
+                        and rest.endswith((".c", ".h")):
+                    dest = work / LUA_DIR / rest
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(tar.extractfile(m).read())
+        header = (work / LUA_DIR / "lua.h").read_text(encoding="latin-1")
+        major, minor, release = LUA_VERSION.split(".")
+        if f'#define LUA_VERSION_RELEASE\t"{release}"' not in header:
+            raise SystemExit(f"{archive}: lua.h is not Lua {LUA_VERSION}")
+        shutil.copytree(SRC / "lua_wasi", work / "lua_wasi")
+        out = outdir / f"{LUA_PROGRAM}.wasm"
+        zig_cc([*cflags(LUA_OPT), "-Ilua_wasi", "-include", "wasi_lua.h",
+                "-D_WASI_EMULATED_SIGNAL", "-D_WASI_EMULATED_PROCESS_CLOCKS",
+                f"{LUA_DIR}/onelua.c", "-lwasi-emulated-signal",
+                "-lwasi-emulated-process-clocks", "-o", str(out)], cwd=work)
+        out.chmod(0o644)
+        start = header.index("* Copyright (C)")
+        body = header[start:header.index("*****", start)]
+        text = "\n".join(ln[2:] if ln.startswith("* ") else ln.lstrip("*")
+                         for ln in body.splitlines()).strip()
+        (outdir / f"{LUA_PROGRAM}.LICENSE.txt").write_text(
+            f"lua.wasm is built from Lua {LUA_VERSION} (onelua.c), taken from the sdist of the\n"
+            f"PyPI package {LUA_SDIST_NAME} {LUA_SDIST_VERSION}, which vendors it. Its licence, "
+            f"from lua.h:\n\n{text}\n")
+    return out
+
+
 def load_cases() -> dict:
     return json.loads(CASES.read_text())
 
@@ -339,10 +408,14 @@ def update_steps(modules: set[str] | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("programs", nargs="*",
-                    help=f"program names (default: all, {ZLIB_PROGRAM} and {SQLITE_PROGRAM} included)")
+                    help=f"program names (default: all, {ZLIB_PROGRAM}, {SQLITE_PROGRAM} and "
+                    f"{LUA_PROGRAM} included)")
     ap.add_argument("--no-zlib", action="store_true", help=f"do not rebuild {ZLIB_PROGRAM}.wasm")
     ap.add_argument("--no-sqlite", action="store_true",
                     help=f"do not rebuild {SQLITE_PROGRAM}.wasm")
+    ap.add_argument("--no-lua", action="store_true", help=f"do not rebuild {LUA_PROGRAM}.wasm")
+    ap.add_argument("--lua-sdist", type=Path,
+                    help=f"use this local {LUA_SDIST_FILE} instead of pip download")
     ap.add_argument("--sdist", type=Path, help=f"use this local {ZLIB_SDIST_FILE} instead of pip download")
     ap.add_argument("--sqlite-tgz", type=Path,
                     help=f"use this local {SQLITE_NPM_FILE} instead of npm pack")
@@ -353,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     names = args.programs or (c_programs() + ([] if args.no_zlib else [ZLIB_PROGRAM])
-                              + ([] if args.no_sqlite else [SQLITE_PROGRAM]))
-    known = set(c_programs()) | {ZLIB_PROGRAM, SQLITE_PROGRAM}
+                              + ([] if args.no_sqlite else [SQLITE_PROGRAM])
+                              + ([] if args.no_lua else [LUA_PROGRAM]))
+    known = set(c_programs()) | {ZLIB_PROGRAM, SQLITE_PROGRAM, LUA_PROGRAM}
     unknown = [n for n in names if n not in known]
     if unknown:
         ap.error(f"no such program: {', '.join(unknown)}")
@@ -367,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = build_zlib(outdir, args.sdist)
             elif name == SQLITE_PROGRAM:
                 out = build_sqlite(outdir, args.sqlite_tgz)
+            elif name == LUA_PROGRAM:
+                out = build_lua(outdir, args.lua_sdist)
             else:
                 out = build_c(name, outdir)
             print(f"built {out.name} ({out.stat().st_size} bytes)")

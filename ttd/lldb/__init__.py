@@ -205,8 +205,11 @@ def pc_facts(target: lldb.SBTarget, addr: int) -> tuple[str, tuple[int, ...]]:
     chain, ids = [], []
     for inl in _inlined_chain(sc.GetBlock()):
         bid = _block_id(inl, target)
-        starts = any(inl.GetRangeStartAddress(i).GetLoadAddress(target) == addr
-                     for i in range(inl.GetNumRanges()))
+        # LLDB shows an inlined call site (and `step` enters it virtually) only at the
+        # block's start, its first range: code of the caller between two ranges (an
+        # argument computed late) leads `step` straight into the next range's middle
+        starts = (inl.GetNumRanges() > 0
+                  and inl.GetRangeStartAddress(0).GetLoadAddress(target) == addr)
         chain.append(f"{bid}{'+' if starts else '-'}")
         ids.append(bid)
     flags = int(start) | (2 if le.IsValid() else 0)

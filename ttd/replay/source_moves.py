@@ -286,9 +286,12 @@ class SourceMoves:
                 continue
             if d < depth:
                 break
-            v = self.view(self.facts_at(s, d, pc), block)
+            f = self.facts_at(s, d, pc)
+            v = self.view(f, block)
             if not v.inside:
                 break
+            if stop_at_calls and key and self._nested(f, block):
+                return Landing(earliest, block)  # where `step` out of that inlined block stopped
             if not key and v.key:
                 key = v.key
             if v.key == key or not v.key:
@@ -349,7 +352,7 @@ class SourceMoves:
             if not v.inside:
                 if best is not None:
                     return Landing(best, block)
-                return self._inline_exit(depth, block, last_in, s)
+                return self._out_of_inline(depth, block, last_in, s, into)
             if into and self._nested(f, block):
                 if run_key:
                     return Landing(earliest, block)
@@ -391,6 +394,23 @@ class SourceMoves:
         if got is None and f.chain:
             got = self.line_start(last, depth, 0, stop_at_calls=True)
         return got
+
+    def _out_of_inline(self, depth: int, block: int, entry: int, before: int,
+                       into: bool) -> Landing:
+        """Out of inlined `block`'s entry, backwards: its call site where LLDB shows one
+        (the block's start); else the instance began in a later range of the block, which
+        `step` entered straight from the caller's line: the first stop of that line."""
+        f = self.facts_at(entry, depth, self.s.pc_at(entry))
+        parent = self.parent_of(f, block)
+        if parent is not None:
+            upto = [b for b, _ in f.chain].index(block) + 1
+            if all(st for _, st in f.chain[:upto]):
+                return Landing(entry, parent)
+        fb = self.facts_at(before, depth, self.s.pc_at(before))
+        level = parent if parent is not None and self.view(fb, parent).inside \
+            else self.innermost(fb)
+        got = self.line_start(before, depth, level, stop_at_calls=into)
+        return got if got is not None else self._inline_exit(depth, block, entry, before)
 
     def _out_of_frame(self, call: int, depth: int, into: bool) -> Landing:
         """Out of a function's entry: the first stop of the caller's line that made the
