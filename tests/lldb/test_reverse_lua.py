@@ -67,9 +67,17 @@ def _back(trace, func, hit, move, n, reverse):
         return seq
 
 
-def test_reverse_step_retraces_step_through_split_inlined_block(lua_trace):
-    n = 14
-    forward = _live("luaH_resize", 2, "step", n)
+STEPS = 14
+
+
+@pytest.fixture(scope="module")
+def live_steps():
+    require_lldb()
+    return _live("luaH_resize", 2, "step", STEPS)
+
+
+def test_reverse_step_retraces_step_through_split_inlined_block(lua_trace, live_steps):
+    n, forward = STEPS, live_steps
     # the program is what this test is about: `step` leaves luaM_malloc_'s first range for
     # setnodevector's own line and then enters its second range in the middle, at once
     split = [i for i in range(1, n)
@@ -97,3 +105,24 @@ def test_reverse_next_over_inlined_helpers(lua_trace):
     # site, shown at luaH_resize's own level: the frames the first stop had under the inlined
     levels = next(i for i, fr in enumerate(forward[0]) if not fr[2])
     assert backward[n - out_at + 1] == forward[0][levels:]
+
+
+def test_reverse_finish_from_a_later_range_goes_to_the_inlined_call(lua_trace, live_steps):
+    # at the last step, in luaM_malloc_'s second range; rfinish goes back to where that
+    # inlined call began: its call site, shown where forward `step` showed it before
+    # entering it (a virtual step at the same pc), not to the caller's code between ranges
+    forward = live_steps
+    assert forward[-1][0][0] == "luaM_malloc_"
+    entered = max(i for i in range(1, len(forward)) if forward[i][0][0] == "luaM_malloc_"
+                  and forward[i - 1][0][0] != "luaM_malloc_"
+                  and forward[i - 1][0][3] == forward[i][0][3])
+    case = get_case(CASE)
+    with ttd_serve(lua_trace) as srv, LLDBSession(case.wasm_path, srv.port) as s:
+        s.run_command("command script import ttd.lldb")
+        _to_hit(s, "luaH_resize", 2)
+        for _ in range(STEPS):
+            s.step()
+        assert _frames(s) == forward[-1]
+        out = s.run_command("rfinish")
+        assert "error" not in out.lower(), out
+        assert _frames(s) == forward[entered - 1]

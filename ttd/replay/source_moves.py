@@ -238,16 +238,34 @@ class SourceMoves:
     def entry_of(self, depth: int, block: int, origin: int) -> tuple[int, int | None]:
         """(first step of the current instance of inlined `block` in the frame at `depth`,
         the step just before it at that depth or None)."""
-        entry = origin
+        entry, before = origin, None
         for step, d, pc in self.steps_back(origin, depth):
             if d > depth:
                 continue
             if d < depth:
-                return entry, None
-            if not self.view(self.facts_at(step, d, pc), block).inside:
-                return entry, step
-            entry = step
-        return entry, None
+                return entry, before
+            f = self.facts_at(step, d, pc)
+            if self.view(f, block).inside:
+                entry, before = step, None
+                continue
+            if before is None:
+                before = step
+            if not self._between_ranges(f, entry, depth, block):
+                return entry, before
+        return entry, before
+
+    def _between_ranges(self, f: PcFacts, entry: int, depth: int, block: int) -> bool:
+        """Whether the caller's code at `f`, just before `entry`, lies between two ranges
+        of one run of inlined `block`: the run began in the middle of the block (not at its
+        start), and this code is on the block's call-site line (an argument computed late)."""
+        fe = self.facts_at(entry, depth, self.s.pc_at(entry), walk=False)
+        if dict(fe.chain).get(block, True):
+            return False  # the run began at the block's start
+        parent = self.parent_of(fe, block)
+        if parent is None:
+            return False
+        v = self.view(f, parent)
+        return v.inside and v.key != 0 and v.key == self.facts.callsite.get(block)
 
     def _inline_exit(self, depth: int, block: int, entry: int, before: int | None) -> Landing:
         """Out of inlined `block` entered at `entry`: its call site, the same pc one level up
