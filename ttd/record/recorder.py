@@ -444,7 +444,9 @@ class Recorder:
             dirty_bytes = sum(v.shape[0] if c is None else c.size << DIRTY_SHIFT
                               for v, c in zip(views, candidates or [None] * len(views)))
             state["all_dirty"] = False
-            if full or policy.take(dirty_bytes, recorded):
+            if snapshot_all:  # stored whatever the policy says: the segment replays alone
+                policy.recorded = policy.gap = 0
+            if full or snapshot_all or policy.take(dirty_bytes, recorded):
                 versions, pages, sizes = snap.capture(views, candidates)
                 for pend in pending:
                     if pend is not None:
@@ -477,12 +479,40 @@ class Recorder:
             tpv.set_value(store, layout.val_base)
             return ids, vals
 
+        def skip_buffers() -> tuple[int, int]:
+            """A fast-forwarded chunk: its block count and steps, read in place, not copied."""
+            n = (tpi.value(store) - layout.id_base) >> 2
+            if n:
+                view = live_view(trace_mem.data_ptr(store), layout.id_base + 4 * n)
+                arr = view[layout.id_base:].view("<u4")
+                state["last_id"] = int(arr[-1])
+                steps = int(block_steps[arr].sum())
+            else:
+                steps = 0
+            tpi.set_value(store, layout.id_base)
+            tpv.set_value(store, layout.val_base)
+            return n, steps
+
         def flush() -> None:
             nonlocal recording
             if writer.error is not None:
                 raise writer.error
-            ids, vals = take_buffers()
             seq = state["seq"]
+            if not recording and seq + 1 != seg.start:  # fast-forwarding: nothing kept
+                n_blocks, n_steps = skip_buffers()
+                for dm in dirty_maps:
+                    if dm is not None:
+                        dm[:] = 0
+                state["seq"] = seq + 1
+                state["blocks"] += n_blocks
+                state["steps"] += n_steps
+                state["host"] = []
+                if self.interrupted:
+                    raise Interrupted()
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    raise ExpansionTimeout()
+                return
+            ids, vals = take_buffers()
             if ids:
                 state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
             arr = np.frombuffer(ids, dtype="<u4")
@@ -493,6 +523,8 @@ class Recorder:
                 writer.steps, writer.blocks = state["steps"] + n_steps, state["blocks"] + arr.size
                 writer.chunks = seq + 1
                 writer.boundary(capture(seq + 1, snapshot_all=True))
+                # frames live where the segment starts (their locals are not in the segment)
+                state["start_depth"] = self._depth_g.value(store) & 0xFFFFFFFF
                 recording = True
             else:
                 for dm in dirty_maps:
@@ -646,7 +678,7 @@ class Recorder:
         self.end_state = {"chunks": n_chunks, "steps": writer.steps, "blocks": writer.blocks,
                           "exit_code": exit_code, "trap": trap, "status": status,
                           "last_pc": live_last_pc, "final": final_info,
-                          "trap_depth": self.trap_depth,
+                          "trap_depth": self.trap_depth, "start_depth": state.get("start_depth"),
                           "memory_exports": self.memory_exports}
         if self.index:
             replayed_last_pc = writer.stack.last_pc() if writer.stack is not None else \
@@ -689,6 +721,7 @@ class Recorder:
             "chunks": chunks, "steps": steps, "blocks": state["blocks"] + int(arr.size),
             "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
             "segment_done": segment_done, "globals": read_globals(),
+            "start_depth": state.get("start_depth"),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
             "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
