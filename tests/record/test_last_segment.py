@@ -66,16 +66,31 @@ def _stored_memory(path: Path, seq: int) -> list[bytes]:
         return mems
 
 
-@pytest.mark.parametrize("name,wasm,args,blocks,keep", CASES, ids=[c[0] for c in CASES])
-def test_last_segment_is_the_tail_of_the_whole_history(name, wasm, args, blocks, keep, tmp_path):
+def _boundaries(path: Path, first: int) -> dict:
+    """What the walk keeps at each boundary from chunk `first` on: frames, previous block,
+    blocks of the chunk, globals."""
+    with TraceStore.open(path) as st:
+        out = {}
+        for seq in range(first, len(st.chunk_index()) + first + 1):
+            raw = st.checkpoint(seq)
+            if raw is None:
+                continue
+            cp = codec.unpack(raw)
+            out[seq] = (cp.get("frames"), cp.get("prev"), cp.get("blocks"), cp.get("globals"))
+        return out
+
+
+def _whole(wasm: Path, args: list[str], blocks: int, tmp_path: Path, code: int) -> tuple[Path, Path]:
     cap = record(wasm, tmp_path / "cap.db", args, extra=["--capture-only", "--chunk-blocks", str(blocks)])
-    assert cap.returncode == 134, cap.stderr
+    assert cap.returncode == code, cap.stderr
     full = tmp_path / "full.db"
     shutil.copyfile(cap.trace, full)
     p = ttd("expand", "--quiet", str(full))
     assert p.returncode == 0, p.stderr.decode()
+    return cap.trace, full
 
-    seg = expand_last_segment(cap.trace, tmp_path / "last.db", keep=keep)
+
+def _check_tail(seg, full: Path, keep: int) -> None:
     whole = Trace(TraceStore.open(full))
     try:
         assert seg.chunks == len(whole.chunks) > keep
@@ -98,8 +113,50 @@ def test_last_segment_is_the_tail_of_the_whole_history(name, wasm, args, blocks,
         assert info["final"]["mem_sha256"] == whole.info["final"]["mem_sha256"]
     finally:
         whole.store.close()
+    if seg.frames:  # the frames where it starts, from the shadow stack, as the walk has them
+        mine, want = _boundaries(seg.path, seg.start_chunk), _boundaries(full, seg.start_chunk)
+        assert mine.keys() == want.keys()
+        for seq in want:
+            assert mine[seq] == want[seq], f"boundary {seq} differs"
+
+
+@pytest.mark.parametrize("name,wasm,args,blocks,keep", CASES, ids=[c[0] for c in CASES])
+def test_last_segment_is_the_tail_of_the_whole_history(name, wasm, args, blocks, keep, tmp_path):
+    cap, full = _whole(wasm, args, blocks, tmp_path, 134)
+    seg = expand_last_segment(cap, tmp_path / "last.db", keep=keep)
+    assert seg.frames
+    _check_tail(seg, full, keep)
     if name == "bench_trap_deep":
         assert seg.start_depth == 27  # _start, 25 descend, work
+
+
+# (module, args, chunk blocks, exit status): a segment from every chunk boundary, so
+# boundaries of every kind (in a call, a return, a tail call, a loop) start one
+STARTS = [
+    ("fib", PROGRAMS / "fib.wasm", ["6"], 64, 0),
+    ("trap", PROGRAMS / "trap.wasm", [], 64, 134),
+    ("names", PROGRAMS / "names.wasm", [], 64, 134),
+    *[(f"wat_{p.stem}", p, [], 64, None) for p in sorted((ROOT / "tests" / "wat").glob("*.wat"))],
+]
+
+
+@pytest.mark.parametrize("name,wasm,args,blocks,code", STARTS, ids=[c[0] for c in STARTS])
+def test_a_segment_from_every_boundary_has_the_frames_of_the_whole_history(
+        name, wasm, args, blocks, code, tmp_path):
+    cap, full = _whole(wasm, args, blocks, tmp_path, code if code is not None else
+                       record(wasm, tmp_path / "probe.db", args,
+                              extra=["--capture-only"]).returncode)
+    with TraceStore.open(full) as st:
+        chunks = len(st.chunk_index())
+    tags = "exceptions" in name or "catch" in name or "try" in name
+    # every boundary of a short run, a dozen spread over a long one (tailcall: ~300 chunks)
+    keeps = sorted({1 + (chunks - 2) * i // 11 for i in range(12)}) if chunks > 13 else range(1, chunks)
+    for keep in keeps:
+        out = tmp_path / f"last{keep}.db"
+        seg = expand_last_segment(cap, out, keep=keep)
+        assert seg.frames == (not tags)
+        _check_tail(seg, full, keep)
+        out.unlink()
 
 
 def test_a_capture_the_re_execution_leaves_is_an_error(tmp_path):

@@ -18,7 +18,9 @@ from pathlib import Path
 from ttd.record.expand import (
     _check_outcome, _overflowed, _read_capture, overflow_depth, run_segment,
 )
+from ttd.record.depth import has_tags
 from ttd.store.trace_store import _remove_with_sidecars
+from ttd.wasm.module import parse_module
 
 #: Chunks kept in the last segment (65,536 blocks each by default).
 LAST_CHUNKS = 8
@@ -34,6 +36,7 @@ class LastSegment:
     # frames live at start_chunk (the program's depth counter: the one being entered or left
     # there may be counted or not), whose locals the segment does not hold
     start_depth: int
+    frames: bool  # the checkpoints from start_chunk on hold the frames, as the whole history's
     count_seconds: float
     segment_seconds: float
 
@@ -55,7 +58,10 @@ def expand_last_segment(capture: Path, out: Path, *, keep: int = LAST_CHUNKS,
     _check_outcome(capture, info, count, depth, data)
     t1 = time.perf_counter()
     start = max(0, count["chunks"] - max(1, keep))
-    state = run_segment(str(capture), str(out), start, None, quiet, use_cache, start == 0, depth)
+    # the shadow stack needs every frame to leave through its exits: no exceptions
+    frames = start == 0 or not has_tags(parse_module(data))
+    state = run_segment(str(capture), str(out), start, None, quiet, use_cache, frames, depth,
+                        shadow=frames and start > 0)
     _check_outcome(capture, info, state, depth, data)
     t2 = time.perf_counter()
     from ttd.store.trace_store import TraceStore
@@ -64,4 +70,4 @@ def expand_last_segment(capture: Path, out: Path, *, keep: int = LAST_CHUNKS,
         rows = st.chunk_index()
     first = rows[0][1] if rows else state["steps"]
     return LastSegment(out, start, state["chunks"], first, state["steps"],
-                       int(state.get("start_depth") or 0), t1 - t0, t2 - t1)
+                       int(state.get("start_depth") or 0), frames, t1 - t0, t2 - t1)

@@ -23,7 +23,7 @@ import wasmtime
 
 import ttd
 from ttd.record.instrument import (
-    DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
+    DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument, shadow_pages,
 )
 from ttd.progress import ProgressLine
 from ttd.record.global_bits import global_bits
@@ -135,6 +135,8 @@ class RecordOptions:
     use_cache: bool = True  # instrumented and compiled modules from the user's cache
     capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
     jobs: int | None = None  # expansion worker processes (None: the number of cores)
+    # the instrumented variant that keeps a shadow stack (a segment's frames where it starts)
+    shadow: bool = False
 
 
 @dataclass
@@ -324,7 +326,8 @@ class Recorder:
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
             peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))
-            store.set_limits(memory_size=max(peak, inst.layout.pages << 16),
+            shadow = shadow_pages(inst.layout.shadow_stride) << 16 if inst.layout.shadow_memory >= 0 else 0
+            store.set_limits(memory_size=max(peak, inst.layout.pages << 16, shadow),
                              table_elements=EXPANSION_TABLE_LIMIT)
             self.deadline = time.monotonic() + EXPANSION_TIME_LIMIT
             define_fed_imports(store, linker, inst.module, feed, box, self._on_answered)
@@ -363,7 +366,10 @@ class Recorder:
         entry = self._entry(store, exports)
         progress = self._progress = Progress(o.quiet, "recording" if self.feed is None else "expanding")
         stack = None
-        if self.index and seg.start == 0:  # the frames are walked from the run's start
+        shadow_mem = exports[EXPORT_PREFIX + "shadow"] if layout.shadow_memory >= 0 else None
+        # the frames are walked from the run's start, or from the segment's start (the shadow
+        # stack says what they are there)
+        if self.index and (seg.start == 0 or shadow_mem is not None):
             from ttd.record.stack_index import StackIndex
 
             stack = StackIndex(sched, [bytes(data[d.data_start:d.data_end]) for d in mod.data_segments],
@@ -524,7 +530,12 @@ class Recorder:
                 writer.chunks = seq + 1
                 writer.boundary(capture(seq + 1, snapshot_all=True))
                 # frames live where the segment starts (their locals are not in the segment)
-                state["start_depth"] = self._depth_g.value(store) & 0xFFFFFFFF
+                depth = state["start_depth"] = self._depth_g.value(store) & 0xFFFFFFFF
+                if shadow_mem is not None and writer.stack is not None:
+                    stride = layout.shadow_stride
+                    end = min(shadow_mem.data_len(store), (depth + 2) * stride)
+                    writer.stack.start_from_shadow(
+                        depth, state["last_id"], bytes(shadow_mem.read(store, 0, end)), stride)
                 recording = True
             else:
                 for dm in dirty_maps:
@@ -968,7 +979,7 @@ def prepare(data: bytes, path: Path, opts: RecordOptions, *, expansion: bool,
     try:
         inst, module = prepare_instrumented(data, engine=engine, engine_key=key, id_cap=opts.id_cap,
                                             val_cap=opts.val_cap, reads=opts.reads,
-                                            use_cache=opts.use_cache)
+                                            use_cache=opts.use_cache, shadow=opts.shadow)
         return inst, engine, module
     except UnsupportedOpcode as e:
         raise RecordError(f"{path}: {e}")
