@@ -150,8 +150,8 @@ def test_a_segment_from_every_boundary_has_the_frames_of_the_whole_history(
     with TraceStore.open(full) as st:
         chunks = len(st.chunk_index())
     tags = "exceptions" in name or "catch" in name or "try" in name
-    # every boundary of a short run, a dozen spread over a long one (tailcall: ~300 chunks)
-    keeps = sorted({1 + (chunks - 2) * i // 11 for i in range(12)}) if chunks > 13 else range(1, chunks)
+    # every boundary of a short run, eight spread over a long one (tailcall: ~300 chunks)
+    keeps = sorted({1 + (chunks - 2) * i // 7 for i in range(8)}) if chunks > 13 else range(1, chunks)
     for keep in keeps:
         out = tmp_path / f"last{keep}.db"
         seg = expand_last_segment(cap, out, keep=keep)
