@@ -15,7 +15,9 @@ processes, so peak RSS belongs to one job:
 (at --smoke the three run in one process, two interpreters fewer per row: CI time).
 Times exclude Python's start and imports (as the plain run excludes `import wasmtime`); every
 ratio is to the plain run of the same process (compile + instantiate + run, as `wasmtime run`).
-Under the table, the targets of the two-phase recorder, each with the measured figure.
+Under the table, the targets of the two-phase recorder, each with the measured figure, then
+the post-mortem table (benchmarks.postmortem_bench: `serve CAPTURE --at end` to its first stop)
+with its target (not with --json, nor with an --only that leaves bench_trap out).
 
     python -m benchmarks.run              # the ~10^8-step runs of every bench_* program + sqlite
     python -m benchmarks.run --large      # and the ~10^9-step runs (many minutes)
@@ -357,7 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         print(render(rows))
         print()
         print(targets(rows))
+        if not only or "bench_trap" in only:
+            print()
+            print(postmortem_table(scales))
     return 0
+
+
+def postmortem_table(scales: list[str]) -> str:
+    """The post-mortem rows (benchmarks.postmortem_bench), measured in a process of their own."""
+    flags = ["--smoke"] if scales == ["smoke"] else ["--large"] if "large" in scales else []
+    p = subprocess.run([sys.executable, "-m", "benchmarks.postmortem_bench", *flags],
+                       capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        raise SystemExit(f"benchmarks.postmortem_bench failed:\n{p.stderr[-8000:]}")
+    return p.stdout.rstrip()
 
 
 if __name__ == "__main__":

@@ -36,3 +36,16 @@ def test_benchmark_table_smoke(capsys):
     footer = run.targets(rows)
     assert footer in err
     assert footer.count("\n[") == 9  # every target, each with its figure or why it is not
+
+
+def test_postmortem_table_smoke(capsys):
+    from benchmarks import postmortem_bench
+
+    assert postmortem_bench.main(["--smoke", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(rows) == 1 and rows[0]["steps"] > 900_000
+    assert rows[0]["first_stop"][0] == "TRAP" and rows[0]["first_stop"][1] == rows[0]["steps"] - 1
+    table = postmortem_bench.render(rows)
+    for _k, h, _f in postmortem_bench.COLUMNS:
+        assert h in table
+    assert "not measured" in postmortem_bench.targets(rows)

@@ -80,7 +80,8 @@ def _read_capture(path) -> tuple[dict, bytes]:
         return info, mod.wasm
 
 
-def _options(info: dict, out: Path, quiet: bool, use_cache: bool) -> RecordOptions:
+def _options(info: dict, out: Path, quiet: bool, use_cache: bool, shadow: bool = False
+             ) -> RecordOptions:
     cap = info.get("capture") or {}
     invoke = info.get("invoke")
     return RecordOptions(
@@ -88,7 +89,7 @@ def _options(info: dict, out: Path, quiet: bool, use_cache: bool) -> RecordOptio
         args=[str(a) for a in info.get("args") or []], invoke=invoke if isinstance(invoke, str) else None,
         out=out, quiet=quiet, overwrite=True, reads=bool(cap.get("reads")), use_cache=use_cache,
         id_cap=_clamp(cap.get("id_cap"), 64, 1 << 24, 1 << 18) & ~3,
-        val_cap=_clamp(cap.get("val_cap"), 1 << 10, 1 << 26, 1 << 20))
+        val_cap=_clamp(cap.get("val_cap"), 1 << 10, 1 << 26, 1 << 20), shadow=shadow)
 
 
 def _clamp(v, lo: int, hi: int, default: int) -> int:
@@ -106,13 +107,15 @@ def _feed(store: TraceStore, info: dict) -> CaptureFeed:
 
 
 def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet: bool,
-                use_cache: bool, index: bool, overflow_depth: int | None = None) -> dict:
+                use_cache: bool, index: bool, overflow_depth: int | None = None,
+                shadow: bool = False) -> dict:
     """Re-execute the capture, keeping chunks [start, end) in out; returns the end state.
-    overflow_depth: see overflow_depth()."""
+    overflow_depth: see overflow_depth(). shadow: run the instrumented variant with a shadow
+    stack, so that with `index` a segment after the first has its frames (ttd.record.last_segment)."""
     info, data = _read_capture(capture_path)
     with TraceStore.open(capture_path, upgrade=False) as st:
         feed = _feed(st, info)
-        opts = _options(info, Path(out), quiet, use_cache)
+        opts = _options(info, Path(out), quiet, use_cache, shadow)
         rec = Recorder(opts, feed=feed, data=data, segment=Segment(start, end), info=info,
                        index=index, overflow_depth=overflow_depth)
         try:

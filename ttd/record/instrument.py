@@ -76,6 +76,9 @@ class TraceLayout:
     # the call depth and its limit (see ttd.record.depth), exported as __ttd_depth/__ttd_limit
     depth_global: int = -1
     limit_global: int = -1
+    # the shadow stack (instrument(shadow=True)), exported as __ttd_shadow: -1 = none
+    shadow_memory: int = -1
+    shadow_stride: int = 0
 
 
 @dataclass(slots=True)
@@ -189,6 +192,27 @@ _EXITS_NOT_FALL = frozenset({"call", "call_indirect", "call_ref", "return_call",
                              "throw", "throw_ref", "else", "if"}) | BRANCHES
 _STORE_OF_VT = {_vt(t): name for t, name in VT_STORE.items()}
 _PAD0 = b"\x80\x80\x80\x80\x00"  # _pad_sleb5(0)
+#: A shadow frame: the call sites (block ids) of the frame's last call and of the one before
+#: (-1: none since its entry), then its locals.
+SHADOW_HEADER = 8
+#: Shadow frames the shadow memory holds: a deeper call traps (the run is then not the
+#: capture's, and says so).
+SHADOW_DEPTH = 1 << 15
+
+
+def shadow_stride(m: Module) -> int:
+    """Bytes of a shadow frame: the header and the largest function's locals, 8-aligned."""
+    most = 0
+    for body in m.bodies:
+        size = sum(VT_SIZE[c] for c in (VT_OF_NAME.get(t, VT_REF) if isinstance(t, str) else VT_REF
+                                        for t in body.local_types) if c != VT_REF)
+        most = max(most, size)
+    return (SHADOW_HEADER + most + 7) & ~7
+
+
+def _leader_of(leaders: list[int], j: int) -> int:
+    """The leader of the block holding instruction j."""
+    return leaders[bisect.bisect_right(leaders, j) - 1]
 
 
 def _match_constructs(names: list[str], offs: list[int], ctrl: list[int]
@@ -227,7 +251,7 @@ _SCRATCH_DECL = _Scratch.decl()
 
 class Instrumenter:
     def __init__(self, data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20,
-                 reads: bool = False):
+                 reads: bool = False, shadow: bool = False):
         self.data = data
         self.reads = reads  # also record every load's address (read watchpoints)
         self.mod = parse_module(data)
@@ -261,6 +285,11 @@ class Instrumenter:
         self.depth_g = n_glob + 2
         self.limit_g = n_glob + 3
         self.tags = _depth.has_tags(m)  # exceptions unwind frames past their exits
+        # the shadow stack: not with tags (an exception unwinds frames without their exits)
+        self.shadow = shadow and not self.tags
+        self.shadow_mem = n_mem + 1
+        self.shadow_stride = shadow_stride(m) if self.shadow else 0
+        self._shadow_memarg = encode_uleb(0x40) + encode_uleb(self.shadow_mem)
         self.hook_table = n_tab
         self.wrapper_base = self.n_funcs  # wrapper of import k is function wrapper_base + k
         self.em = _Emitter(self.trace_mem, self.tpi, self.tpv, self.hook_table, self.void_type)
@@ -397,6 +426,31 @@ class Instrumenter:
         local_store = {c: store(_STORE_OF_VT[c], 0)[:-1] for c in _STORE_OF_VT}
         stores: dict[tuple[str, int], tuple] = {}  # _store_parts by (store, memory)
         head, mid, tail = self._prologue_parts(sb)
+        shadow_pre: dict[int, bytes] = {}
+        if self.shadow:
+            # the running frame's locals where the buffers are flushed (a segment may start
+            # there): into level 0, which no frame uses
+            flush_spill = self._spill(lvt, False)
+            cut = head.index(b"\x04\x40" + _i32c(HOOK_FLUSH) + b"\x11") + 2  # inside the `if`
+            head = head[:cut] + flush_spill + head[cut:]
+            entry = entry + self._shadow_at_depth() + _i32c(-1) + self._shadow_store("i32.store", 0)
+            spill = self._spill(lvt, True)
+            for j, name in enumerate(names):
+                if (name == "call" and imms[j][0] >= n_imp) or name in ("call_indirect", "call_ref"):
+                    # the caller's locals, and its call site (the block this call ends)
+                    at = self._shadow_at_depth()
+                    shadow_pre[j] = (spill + at + at + self._shadow_load("i32.load", 0)
+                                     + self._shadow_store("i32.store", 4)
+                                     + at + _i32c(ids[_leader_of(leaders, j)])
+                                     + self._shadow_store("i32.store", 0))
+            for j in depth_pre:
+                code = spill
+                if names[j] in _depth._TAIL_CALLS:  # the callee's entry takes this header
+                    code += (_i32c(0) + self._shadow_at_depth() + self._shadow_load("i32.load", 0)
+                             + self._shadow_store("i32.store", 0))
+                shadow_pre[j] = code
+            sp = sorted(set(sp).union(shadow_pre))
+            nsp = len(sp)
         blocks = self.blocks
         out = bytearray(entry)
         moved: list[int] = []  # how far each instruction moved: it lands at its pc + this
@@ -525,6 +579,8 @@ class Instrumenter:
                     vsize += size
                 if depth_pre:
                     pre = depth_pre.get(j, b"") + pre
+                if shadow_pre:
+                    pre = shadow_pre.get(j, b"") + pre
                 if depth_post:
                     post += depth_post.get(j, b"")
                 if pre:
@@ -577,6 +633,29 @@ class Instrumenter:
             reset = _depth.reset_code(self.depth_g, saved)
             post = dict.fromkeys(_depth.reentry_points(names, opener_of), reset)
         return pre, post, _depth.entry_code(self.depth_g, self.limit_g, saved)
+
+    def _shadow_at_depth(self) -> bytes:
+        """The address of the current depth's shadow frame."""
+        return _gg(self.depth_g) + _i32c(self.shadow_stride) + b"\x6c"  # i32.mul
+
+    def _shadow_store(self, name: str, offset: int) -> bytes:
+        return _opcode_bytes(name) + self._shadow_memarg + _uleb(offset)
+
+    def _shadow_load(self, name: str, offset: int) -> bytes:
+        return _opcode_bytes(name) + self._shadow_memarg + _uleb(offset)
+
+    def _spill(self, lvt: list[int], at_depth: bool) -> bytes:
+        """Store the function's locals (not references) in the shadow frame of the current
+        depth, or (at_depth False) of level 0."""
+        out = bytearray()
+        base = self._shadow_at_depth() if at_depth else _i32c(0)
+        off = SHADOW_HEADER
+        for x, c in enumerate(lvt):
+            if c == VT_REF:
+                continue
+            out += base + _lg(x) + self._shadow_store(_STORE_OF_VT[c], off)
+            off += VT_SIZE[c]
+        return bytes(out)
 
     def _call_result(self, name: str, imm: tuple, blk: Block, scratch: _Scratch) -> bytes:
         """A block after a call to a defined function starts with the call's result on the
@@ -797,7 +876,8 @@ class Instrumenter:
         pages = (total + 0xFFFF) // 0x10000
         layout = TraceLayout(self.id_cap, self.val_base, self.val_cap, pages, self.trace_mem,
                              self.tpi, self.tpv, self.hook_table, self.hook_types,
-                             self.id_base, list(self.dirty_maps), self.depth_g, self.limit_g)
+                             self.id_base, list(self.dirty_maps), self.depth_g, self.limit_g,
+                             self.shadow_mem if self.shadow else -1, self.shadow_stride)
 
         code_payload = bytearray(encode_uleb(len(bodies_out)))
         map_new: list[int] = []
@@ -859,6 +939,9 @@ class Instrumenter:
         n_hooks = 1 + n_wr
         table = b"\x70\x01" + encode_uleb(n_hooks) + encode_uleb(n_hooks)
         memory = b"\x00" + encode_uleb(layout.pages)
+        memories = [memory]
+        if layout.shadow_memory >= 0:
+            memories.append(b"\x00" + encode_uleb(shadow_pages(layout.shadow_stride)))
         glob = [b"\x7f\x01" + _i32c(layout.id_base) + b"\x0b", b"\x7f\x01" + _i32c(layout.val_base) + b"\x0b",
                 b"\x7f\x01" + _i32c(0) + b"\x0b",  # the call depth
                 b"\x7f\x01" + _i32c(_depth.NO_LIMIT - (1 << 32)) + b"\x0b"]  # its limit
@@ -873,6 +956,8 @@ class Instrumenter:
         export("depth", 3, layout.depth_global)
         export("limit", 3, layout.limit_global)
         export("hooks", 1, layout.hook_table)
+        if layout.shadow_memory >= 0:
+            export("shadow", 2, layout.shadow_memory)
         for i in range(len(self.mem_is64)):
             export(f"mem{i}", 2, i)
         for i in range(len(self.glob_vt)):
@@ -890,7 +975,7 @@ class Instrumenter:
             elif sid == 4:
                 out.append((4, extend(4, [table])))
             elif sid == 5:
-                out.append((5, extend(5, [memory])))
+                out.append((5, extend(5, memories)))
             elif sid == 6:
                 out.append((6, extend(6, glob)))
             elif sid == 7:
@@ -915,15 +1000,19 @@ def _pad_sleb5(v: int) -> bytes:
                   v >> 21 & 0x7F | 0x80, v >> 28 & 0x7F))
 
 
+def shadow_pages(stride: int) -> int:
+    return max(1, (stride * SHADOW_DEPTH + 0xFFFF) >> 16)
+
+
 def instrument(data: bytes, *, id_cap: int = 1 << 18, val_cap: int = 1 << 20,
-               reads: bool = False) -> Instrumented:
+               reads: bool = False, shadow: bool = False) -> Instrumented:
     """Instrument a module; errors are WasmError with a one-line message."""
     # Nothing here makes reference cycles, but the millions of tuples and lists it makes set
     # off the cycle collector over and over (a quarter of the time on a big module).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return Instrumenter(data, id_cap=id_cap, val_cap=val_cap, reads=reads).run()
+        return Instrumenter(data, id_cap=id_cap, val_cap=val_cap, reads=reads, shadow=shadow).run()
     finally:
         if enabled:
             gc.enable()

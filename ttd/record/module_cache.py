@@ -61,12 +61,17 @@ def cache_dir() -> Path:
 
 
 def prepare_instrumented(data: bytes, *, engine: wasmtime.Engine, engine_key: str, id_cap: int,
-                         val_cap: int, reads: bool, use_cache: bool = True
+                         val_cap: int, reads: bool, use_cache: bool = True, shadow: bool = False
                          ) -> tuple[Instrumented, wasmtime.Module]:
-    """Instrument `data` and compile the result for `engine`, each from the cache if there.
+    """Instrument `data` and compile the result for `engine`, each from the cache if there
+    (the shadow-stack variant: its compiled code only).
 
     Errors are those of instrument() (WasmError) and of compiling (wasmtime.WasmtimeError)."""
     d = _usable_dir() if use_cache else None
+    if shadow:
+        inst = instrument(data, id_cap=id_cap, val_cap=val_cap, reads=reads, shadow=True)
+        return inst, (_compile(d, inst.wasm, engine, engine_key) if d is not None
+                      else wasmtime.Module(engine, inst.wasm))
     if d is None:
         inst = instrument(data, id_cap=id_cap, val_cap=val_cap, reads=reads)
         return inst, wasmtime.Module(engine, inst.wasm)

@@ -23,7 +23,7 @@ import wasmtime
 
 import ttd
 from ttd.record.instrument import (
-    DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument,
+    DIRTY_MAP, DIRTY_SHIFT, EXPORT_PREFIX, HOOK_FLUSH, Instrumented, instrument, shadow_pages,
 )
 from ttd.progress import ProgressLine
 from ttd.record.global_bits import global_bits
@@ -135,6 +135,8 @@ class RecordOptions:
     use_cache: bool = True  # instrumented and compiled modules from the user's cache
     capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
     jobs: int | None = None  # expansion worker processes (None: the number of cores)
+    # the instrumented variant that keeps a shadow stack (a segment's frames where it starts)
+    shadow: bool = False
 
 
 @dataclass
@@ -324,7 +326,8 @@ class Recorder:
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
             peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))
-            store.set_limits(memory_size=max(peak, inst.layout.pages << 16),
+            shadow = shadow_pages(inst.layout.shadow_stride) << 16 if inst.layout.shadow_memory >= 0 else 0
+            store.set_limits(memory_size=max(peak, inst.layout.pages << 16, shadow),
                              table_elements=EXPANSION_TABLE_LIMIT)
             self.deadline = time.monotonic() + EXPANSION_TIME_LIMIT
             define_fed_imports(store, linker, inst.module, feed, box, self._on_answered)
@@ -363,7 +366,10 @@ class Recorder:
         entry = self._entry(store, exports)
         progress = self._progress = Progress(o.quiet, "recording" if self.feed is None else "expanding")
         stack = None
-        if self.index and seg.start == 0:  # the frames are walked from the run's start
+        shadow_mem = exports[EXPORT_PREFIX + "shadow"] if layout.shadow_memory >= 0 else None
+        # the frames are walked from the run's start, or from the segment's start (the shadow
+        # stack says what they are there)
+        if self.index and (seg.start == 0 or shadow_mem is not None):
             from ttd.record.stack_index import StackIndex
 
             stack = StackIndex(sched, [bytes(data[d.data_start:d.data_end]) for d in mod.data_segments],
@@ -444,7 +450,9 @@ class Recorder:
             dirty_bytes = sum(v.shape[0] if c is None else c.size << DIRTY_SHIFT
                               for v, c in zip(views, candidates or [None] * len(views)))
             state["all_dirty"] = False
-            if full or policy.take(dirty_bytes, recorded):
+            if snapshot_all:  # stored whatever the policy says: the segment replays alone
+                policy.recorded = policy.gap = 0
+            if full or snapshot_all or policy.take(dirty_bytes, recorded):
                 versions, pages, sizes = snap.capture(views, candidates)
                 for pend in pending:
                     if pend is not None:
@@ -477,12 +485,40 @@ class Recorder:
             tpv.set_value(store, layout.val_base)
             return ids, vals
 
+        def skip_buffers() -> tuple[int, int]:
+            """A fast-forwarded chunk: its block count and steps, read in place, not copied."""
+            n = (tpi.value(store) - layout.id_base) >> 2
+            if n:
+                view = live_view(trace_mem.data_ptr(store), layout.id_base + 4 * n)
+                arr = view[layout.id_base:].view("<u4")
+                state["last_id"] = int(arr[-1])
+                steps = int(block_steps[arr].sum())
+            else:
+                steps = 0
+            tpi.set_value(store, layout.id_base)
+            tpv.set_value(store, layout.val_base)
+            return n, steps
+
         def flush() -> None:
             nonlocal recording
             if writer.error is not None:
                 raise writer.error
-            ids, vals = take_buffers()
             seq = state["seq"]
+            if not recording and seq + 1 != seg.start:  # fast-forwarding: nothing kept
+                n_blocks, n_steps = skip_buffers()
+                for dm in dirty_maps:
+                    if dm is not None:
+                        dm[:] = 0
+                state["seq"] = seq + 1
+                state["blocks"] += n_blocks
+                state["steps"] += n_steps
+                state["host"] = []
+                if self.interrupted:
+                    raise Interrupted()
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    raise ExpansionTimeout()
+                return
+            ids, vals = take_buffers()
             if ids:
                 state["last_id"] = struct.unpack_from("<I", ids, len(ids) - 4)[0]
             arr = np.frombuffer(ids, dtype="<u4")
@@ -493,6 +529,13 @@ class Recorder:
                 writer.steps, writer.blocks = state["steps"] + n_steps, state["blocks"] + arr.size
                 writer.chunks = seq + 1
                 writer.boundary(capture(seq + 1, snapshot_all=True))
+                # frames live where the segment starts (their locals are not in the segment)
+                depth = state["start_depth"] = self._depth_g.value(store) & 0xFFFFFFFF
+                if shadow_mem is not None and writer.stack is not None:
+                    stride = layout.shadow_stride
+                    end = min(shadow_mem.data_len(store), (depth + 2) * stride)
+                    writer.stack.start_from_shadow(
+                        depth, state["last_id"], bytes(shadow_mem.read(store, 0, end)), stride)
                 recording = True
             else:
                 for dm in dirty_maps:
@@ -646,7 +689,7 @@ class Recorder:
         self.end_state = {"chunks": n_chunks, "steps": writer.steps, "blocks": writer.blocks,
                           "exit_code": exit_code, "trap": trap, "status": status,
                           "last_pc": live_last_pc, "final": final_info,
-                          "trap_depth": self.trap_depth,
+                          "trap_depth": self.trap_depth, "start_depth": state.get("start_depth"),
                           "memory_exports": self.memory_exports}
         if self.index:
             replayed_last_pc = writer.stack.last_pc() if writer.stack is not None else \
@@ -689,6 +732,7 @@ class Recorder:
             "chunks": chunks, "steps": steps, "blocks": state["blocks"] + int(arr.size),
             "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
             "segment_done": segment_done, "globals": read_globals(),
+            "start_depth": state.get("start_depth"),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
             "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
@@ -935,7 +979,7 @@ def prepare(data: bytes, path: Path, opts: RecordOptions, *, expansion: bool,
     try:
         inst, module = prepare_instrumented(data, engine=engine, engine_key=key, id_cap=opts.id_cap,
                                             val_cap=opts.val_cap, reads=opts.reads,
-                                            use_cache=opts.use_cache)
+                                            use_cache=opts.use_cache, shadow=opts.shadow)
         return inst, engine, module
     except UnsupportedOpcode as e:
         raise RecordError(f"{path}: {e}")

@@ -143,6 +143,12 @@ class ChunkWriter:
 
     def _index_chunk(self, seq: int, ids: bytes, vals: bytes, last_block_steps: int | None) -> None:
         """Walk chunk seq; its blocks go into the checkpoint at its start (written already)."""
+        if self.stack.start_pending() and ids:
+            # a segment starting from the shadow stack: its frames are known now, from how
+            # its first block is entered
+            self.stack.resolve_start(int(np.frombuffer(ids[:4], dtype="<u4")[0]))
+            if self._open_cp is not None and self._open_cp[0] == seq:
+                self._open_cp[1].update(self.stack.state())
         bitmap = self.stack.chunk(ids, vals, last_block_steps)
         if self._open_cp is not None and self._open_cp[0] == seq:
             cp = self._open_cp[1]
