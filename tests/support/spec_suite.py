@@ -2,8 +2,9 @@
 
 Input: the JSON + .wasm files `wasm-tools json-from-wast` writes for a .wast file. Every
 `assert_return` / `assert_trap` that invokes an export runs twice, each time on a fresh
-instance: on plain wasmtime-py, and recorded the way `ttd record --invoke EXPORT ARGS` records
-it (capture, then expansion). A function taking or returning a float or a v128 is called
+instance: on plain wasmtime-py, and recorded the way `ttd record --spectest --invoke EXPORT
+ARGS` records it (capture, then expansion); both with the `spectest` host module
+(ttd/record/spectest.py) for modules that import from it. A function taking or returning a float or a v128 is called
 through an adapter appended to its module (tests/support/spec_adapter.py: floats as their
 bits, a v128 as two i64), so every value crosses wasmtime-py exactly. Results must agree bit
 for bit, also with the trace's rebuilt operand stack at its last step; traps by message; each trace must pass `ttd verify` and the operand-stack oracle of
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import wasmtime
 
+from ttd.record import spectest
 from ttd.record.pipeline import capture_and_expand
 from ttd.record.recorder import RecordError, RecordOptions, _bits, _trap_message
 from ttd.replay.operand_stack import OperandStacks
@@ -38,7 +40,8 @@ from ttd.wasm.errors import WasmError
 from ttd.wasm.module import parse_module
 
 _VALUES = ("i32", "i64", "f32", "f64", "v128")
-ONLY_WASI = "the module has imports (spectest or registered modules): ttd records only WASI imports"
+NOT_SPECTEST = ("the module imports from a registered module (another module's exports): "
+                "ttd records only host imports (WASI, spectest)")
 
 
 @dataclass
@@ -139,8 +142,11 @@ def _expected_ok(want: list, got: list[int], types) -> bool:
 
 def _plain(module: wasmtime.Module, engine: wasmtime.Engine, field_: str, args: list):
     store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    with open(os.devnull, "w") as null:
+        spectest.define(store, linker, out=null)
     try:
-        inst = wasmtime.Instance(store, module, [])
+        inst = linker.instantiate(store, module)
         func = inst.exports(store)[field_]
         r = func(store, *args)
     except wasmtime.Trap as e:
@@ -156,7 +162,8 @@ def _record(wasm: Path, field_: str, args: list[str], out: Path):
         os.dup2(null, 1)
         os.dup2(null, 2)
         return capture_and_expand(RecordOptions(program=wasm, invoke=field_, args=args,
-                                                out=out, quiet=True, overwrite=True, jobs=1))
+                                                out=out, quiet=True, overwrite=True, jobs=1,
+                                                spectest=True))
     finally:
         for fd, s in zip((1, 2), saved):
             os.dup2(s, fd)
@@ -231,7 +238,9 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
                     try:
                         m = wasmtime.Module(engine, data)
                         parsed = parse_module(data)
-                        current = ONLY_WASI if parsed.imports else (wasm, m, parsed)
+                        host = all(spectest.provides(i.module, i.name, i.kind)
+                                   for i in parsed.imports)
+                        current = (wasm, m, parsed) if host else NOT_SPECTEST
                     except wasmtime.WasmtimeError as e:
                         current = f"wasmtime-py rejects the module: {str(e).splitlines()[0][:80]}"
                     except WasmError as e:

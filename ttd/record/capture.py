@@ -199,7 +199,15 @@ class Capturer:
 
         wasi_imports = [(i, imp) for i, imp in enumerate(module.imports)
                         if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
-        names = [imp.name for _i, imp in wasi_imports]
+        n_wasi = len(wasi_imports)
+        host_values: list = []
+        if o.spectest:  # the spec tests' host module: its functions, after WASI's
+            from ttd.record import spectest
+            kinds = [(imp.module, imp.name, _kind(imp.type)) for imp in module.imports]
+            wasi_imports += [(i, imp) for i, imp in enumerate(module.imports)
+                             if spectest.provides(imp.module, imp.name, kinds[i][2])
+                             and kinds[i][2] == "func"]
+            host_values = spectest.described_for(kinds)
         state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
                  "last_flush": time.monotonic()}
         guest = GuestFiles([g for _h, g in o.dirs])
@@ -243,6 +251,10 @@ class Capturer:
                 if self.interrupted:
                     raise Interrupted()
                 args = [_bits(v, t) for v, t in zip(vals, ptypes)]
+                if k >= n_wasi:  # a spectest function: it prints, returns nothing, writes nothing
+                    box["spectest"][name](*vals)
+                    self._note(state, lock, [k, args, [], []])
+                    return None
                 fn = box["tramp"][f"f{k}"]
                 with lock:
                     box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
@@ -291,6 +303,9 @@ class Capturer:
                 linker.define(store, imp.module, imp.name, wasmtime.Func(store, ft, make_hook(k, imp.name, ft)))
             except wasmtime.WasmtimeError:
                 pass  # the same import twice: one definition serves both
+        if o.spectest:
+            box["spectest"] = spectest.printers()
+            spectest.define_values(store, linker, host_values)
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
@@ -304,7 +319,7 @@ class Capturer:
         tlinker.define_wasi()
         if memory is not None:
             tlinker.define(store, "ttd", "memory", memory)
-        tramp_imports = [(imp.module, imp.name, imp.type) for _i, imp in wasi_imports]
+        tramp_imports = [(imp.module, imp.name, imp.type) for _i, imp in wasi_imports[:n_wasi]]
         tramp = wasmtime.Module(engine, wasmtime.wat2wasm(
             _trampoline_wat(tramp_imports, memory.type(store) if memory is not None else None)))
         try:
@@ -338,7 +353,7 @@ class Capturer:
             "status": "recording",
             "kind": "capture",
             "capture": {"imports": [[imp.module, imp.name] for _i, imp in wasi_imports],
-                        "arg_sizes": arg_sizes, "reads": o.reads,
+                        "arg_sizes": arg_sizes, "reads": o.reads, "host_values": host_values,
                         "id_cap": o.id_cap, "val_cap": o.val_cap},
         }
         def head(st) -> None:
@@ -509,6 +524,18 @@ def _ft_names(ft: wasmtime.FuncType):
         params = [str(t) for t in ft.params]
         results = [str(t) for t in ft.results]
     return _FT
+
+
+def _kind(t) -> str:
+    if isinstance(t, wasmtime.FuncType):
+        return "func"
+    if isinstance(t, wasmtime.GlobalType):
+        return "global"
+    if isinstance(t, wasmtime.TableType):
+        return "table"
+    if isinstance(t, wasmtime.MemoryType):
+        return "memory"
+    return "other"
 
 
 def _export(exports, name: str):

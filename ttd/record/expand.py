@@ -100,9 +100,11 @@ def _feed(store: TraceStore, info: dict) -> CaptureFeed:
     cap = info.get("capture") or {}
     imports = [tuple(x) for x in cap.get("imports") or []]
     sizes = {k: tuple(v) for k, v in (cap.get("arg_sizes") or {}).items()}
+    host_values = cap.get("host_values") or []
     return CaptureFeed(imports=imports, batches=store.capture_batches(),
                        complete=info.get("status") == "complete",
-                       total_calls=info.get("capture_calls"), arg_sizes=sizes)
+                       total_calls=info.get("capture_calls"), arg_sizes=sizes,
+                       host_values=host_values if isinstance(host_values, list) else [])
 
 
 def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet: bool,
@@ -548,6 +550,11 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
                               f"captured run trapped at pc {pc:#x}, the re-execution at "
                               f"{state['last_pc']:#x}")
+    want_results = info.get("invoke_results")
+    if want_results is not None and not got[1] and state.get("invoke_results") != want_results:
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
+                          f"invoked export returns {_shown(state.get('invoke_results'))}, the "
+                          f"captured run {_shown(want_results)}")
     final = info.get("capture_final") or {}
     mems = final.get("memories") or {}
     got_mem = (state.get("final") or {}).get("mem_sha256") or []
@@ -557,6 +564,11 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
         if idx is not None and idx < len(got_mem) and got_mem[idx] != digest:
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: exported "
                               f"memory '{name}' ends with other contents")
+
+
+def _shown(results) -> str:
+    text = " ".join(str(r) for r in results) if isinstance(results, list) else repr(results)
+    return (text[:60] + "...") if len(text) > 60 else (text or "nothing")
 
 
 def _walked_to(part: Path, seq: int) -> tuple[list, int]:

@@ -134,6 +134,7 @@ class RecordOptions:
     reads: bool = False  # record load addresses too (read/access watchpoints)
     use_cache: bool = True  # instrumented and compiled modules from the user's cache
     capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
+    spectest: bool = False  # provide the spec tests' `spectest` host module (ttd/record/spectest.py)
     jobs: int | None = None  # expansion worker processes (None: the number of cores)
 
 
@@ -321,6 +322,9 @@ class Recorder:
             wasi, arg_sizes = self._wasi()
             store.set_wasi(wasi)
             linker.define_wasi()
+            if o.spectest:
+                from ttd.record import spectest
+                spectest.define(store, linker)
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
             peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))
@@ -568,6 +572,7 @@ class Recorder:
                     exports[EXPORT_PREFIX + "start"](store)
                 results = self._call(store, entry, quiet=feed is not None)
                 invoke_results = results if o.invoke is not None else None
+                self.invoke_results = invoke_results  # for a segment's end state
             except wasmtime.ExitTrap as e:
                 exit_code = e.code
             except CapturedExit as e:
@@ -647,7 +652,8 @@ class Recorder:
                           "exit_code": exit_code, "trap": trap, "status": status,
                           "last_pc": live_last_pc, "final": final_info,
                           "trap_depth": self.trap_depth,
-                          "memory_exports": self.memory_exports}
+                          "memory_exports": self.memory_exports,
+                          "invoke_results": invoke_results}
         if self.index:
             replayed_last_pc = writer.stack.last_pc() if writer.stack is not None else \
                 index_trace(out, quiet=o.quiet)
@@ -689,6 +695,7 @@ class Recorder:
             "chunks": chunks, "steps": steps, "blocks": state["blocks"] + int(arr.size),
             "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
             "segment_done": segment_done, "globals": read_globals(),
+            "invoke_results": getattr(self, "invoke_results", None),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
             "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
@@ -850,6 +857,11 @@ def define_fed_imports(store, linker, mod, feed, box: dict, on_answered=None) ->
             raise Divergence(f"the capture writes {len(data)} bytes at {addr:#x}, outside memory")
         mem.write(store, data, addr)
 
+    from ttd.record import spectest
+    try:  # the host's globals, tables and memories, as the capture describes them
+        spectest.define_values(store, linker, feed.host_values)
+    except (ValueError, TypeError, IndexError, wasmtime.WasmtimeError) as e:
+        raise Divergence(f"the capture's host values are unusable: {_one_line(e)}") from None
     seen = set()
     for imp in mod.imported_funcs:
         key = (imp.module, imp.name)
