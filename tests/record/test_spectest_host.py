@@ -70,7 +70,7 @@ def test_expansion_takes_the_host_values_from_the_capture(wasm, tmp_path):
             str(wasm), "5")
     assert r.returncode == 0, r.stderr
     values = info(cap)["capture"]["host_values"]
-    assert ["global", "global_i32", "i32", False, 666] in values
+    assert ["global", "spectest", "global_i32", "i32", False, 666] in values
     # the capture as it is expands (in place; no host involved: nothing printed)
     ok_db, bad_db, bad2_db = (tmp_path / f"{n}.db" for n in ("ok", "bad", "bad2"))
     for p in (ok_db, bad_db, bad2_db):
@@ -82,7 +82,7 @@ def test_expansion_takes_the_host_values_from_the_capture(wasm, tmp_path):
     # another value in the capture: the expansion re-executes with it, so the run no longer
     # ends as captured (the host's 666 was not consulted)
     capture = info(cap)["capture"]
-    capture["host_values"] = [[*v[:4], 667] if v[1] == "global_i32" else v
+    capture["host_values"] = [[*v[:5], 667] if v[2] == "global_i32" else v
                               for v in capture["host_values"]]
     set_info(bad_db, capture=capture)
     bad = ttd("expand", "-q", str(bad_db))
@@ -90,7 +90,7 @@ def test_expansion_takes_the_host_values_from_the_capture(wasm, tmp_path):
     assert bad.returncode != 0 and "Traceback" not in err, err
     assert str(EXPECTED + 1) in err or "diverge" in err.lower() or "differ" in err.lower(), err
     # an unusable description: one clear line, no trace of a traceback
-    capture["host_values"] = [["memory", "memory", 1 << 40, None, ""]]
+    capture["host_values"] = [["memory", "spectest", "memory", 1 << 40, None, ""]]
     set_info(bad2_db, capture=capture)
     bad = ttd("expand", "-q", str(bad2_db))
     err = bad.stderr.decode()

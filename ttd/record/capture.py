@@ -201,13 +201,28 @@ class Capturer:
                         if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
         n_wasi = len(wasi_imports)
         host_values: list = []
-        if o.spectest:  # the spec tests' host module: its functions, after WASI's
+        host_funcs: list = []  # after WASI's: (spectest name, None) or (None, linked Func)
+        kinds = [(imp.module, imp.name, _kind(imp.type)) for imp in module.imports]
+        if o.spectest:  # the spec tests' host module
             from ttd.record import spectest
-            kinds = [(imp.module, imp.name, _kind(imp.type)) for imp in module.imports]
-            wasi_imports += [(i, imp) for i, imp in enumerate(module.imports)
-                             if spectest.provides(imp.module, imp.name, kinds[i][2])
-                             and kinds[i][2] == "func"]
+            spec_funcs = [(i, imp) for i, imp in enumerate(module.imports)
+                          if spectest.provides(imp.module, imp.name, kinds[i][2])
+                          and kinds[i][2] == "func"]
+            wasi_imports += spec_funcs
+            host_funcs += [(imp.name, None) for _i, imp in spec_funcs]
             host_values = spectest.described_for(kinds)
+        if o.links:  # other modules' exports, as host
+            from ttd.record import links as _links
+            linked = _links.instantiate(store, engine, list(o.links), o.spectest)
+            for i, imp in enumerate(module.imports):
+                if imp.module not in linked:
+                    continue
+                ext = _links.check_import(imp, linked, store)
+                if kinds[i][2] == "func":
+                    wasi_imports.append((i, imp))
+                    host_funcs.append((None, ext))
+                else:
+                    host_values.append(_links.describe_global(imp.module, imp.name, ext, store))
         state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
                  "last_flush": time.monotonic()}
         guest = GuestFiles([g for _h, g in o.dirs])
@@ -251,10 +266,22 @@ class Capturer:
                 if self.interrupted:
                     raise Interrupted()
                 args = [_bits(v, t) for v, t in zip(vals, ptypes)]
-                if k >= n_wasi:  # a spectest function: it prints, returns nothing, writes nothing
-                    box["spectest"][name](*vals)
-                    self._note(state, lock, [k, args, [], []])
-                    return None
+                if k >= n_wasi:  # spectest's or a linked module's: it writes nothing of ours
+                    printer, func = host_funcs[k - n_wasi]
+                    if printer is not None:
+                        box["spectest"][printer](*vals)
+                        self._note(state, lock, [k, args, [], []])
+                        return None
+                    try:
+                        result = func(store, *vals)
+                    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                        self._note(state, lock, [k, args, None, [], ["trap", _one_line(e)]])
+                        state["import_trap"] = True
+                        raise
+                    results = list(result) if isinstance(result, (list, tuple)) else (
+                        [] if result is None else [result])
+                    self._note(state, lock, [k, args, [_bits(v, t) for v, t in zip(results, rtypes)], []])
+                    return result
                 fn = box["tramp"][f"f{k}"]
                 with lock:
                     box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
@@ -305,7 +332,9 @@ class Capturer:
                 pass  # the same import twice: one definition serves both
         if o.spectest:
             box["spectest"] = spectest.printers()
-            spectest.define_values(store, linker, host_values)
+        if host_values:
+            from ttd.record import spectest as _host
+            _host.define_values(store, linker, host_values)
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:

@@ -135,6 +135,7 @@ class RecordOptions:
     use_cache: bool = True  # instrumented and compiled modules from the user's cache
     capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
     spectest: bool = False  # provide the spec tests' `spectest` host module (ttd/record/spectest.py)
+    links: list = field(default_factory=list)  # [(name, module path)]: ttd/record/links.py
     jobs: int | None = None  # expansion worker processes (None: the number of cores)
 
 
@@ -325,6 +326,15 @@ class Recorder:
             if o.spectest:
                 from ttd.record import spectest
                 spectest.define(store, linker)
+            if o.links:
+                from ttd.record import links as _links
+                linked = _links.instantiate(store, engine, list(o.links), o.spectest)
+                for imp in inst.module.imports:
+                    if imp.module in linked:
+                        _links.check_import(imp, linked, store)
+                for name, exports in linked.items():
+                    for export_name, ext in exports.items():
+                        linker.define(store, name, export_name, ext)
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
             peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))

@@ -85,32 +85,34 @@ def define(store: wasmtime.Store, linker: wasmtime.Linker, out=None) -> None:
 
 def described() -> list[list]:
     """The non-function exports as the capture keeps them (see define_values)."""
-    out: list[list] = [["global", name, vt, False, bits] for name, (vt, bits) in GLOBALS.items()]
-    out.append(["table", TABLE[0], TABLE[1], TABLE[2], TABLE[3]])
-    out.append(["memory", MEMORY[0], MEMORY[1], MEMORY[2], ""])
+    out: list[list] = [["global", MODULE, name, vt, False, bits]
+                       for name, (vt, bits) in GLOBALS.items()]
+    out.append(["table", MODULE, TABLE[0], TABLE[1], TABLE[2], TABLE[3]])
+    out.append(["memory", MODULE, MEMORY[0], MEMORY[1], MEMORY[2], ""])
     return out
 
 
 def define_values(store: wasmtime.Store, linker: wasmtime.Linker, items: list) -> None:
     """Define globals, tables and memories in `linker` from their description:
-    ["global", name, vt, mutable, bits], ["table", name, "funcref", min, max|None] (null
-    elements), ["memory", name, min, max|None, initial bytes in hex (the rest zero)]. A capture holds
-    these for the imports its module has; ValueError for anything else."""
+    ["global", module, name, vt, mutable, bits], ["table", module, name, "funcref", min,
+    max|None] (null elements), ["memory", module, name, min, max|None, initial bytes in hex
+    (the rest zero)]. A capture holds these for the imports its module has; ValueError for
+    anything else."""
     for item in items:
-        kind, name = item[0], item[1]
+        kind, module, name, item = item[0], str(item[1]), str(item[2]), [item[0], *item[2:]]
         if kind == "global":
             vt, mutable, bits = item[2], bool(item[3]), int(item[4])
             if vt not in _VT:
                 raise ValueError(f"global {name}: type {vt!r}")
             g = wasmtime.Global(store, wasmtime.GlobalType(_VT[vt](), mutable), value(vt, bits))
-            linker.define(store, MODULE, name, g)
+            linker.define(store, module, name, g)
         elif kind == "table":
             if item[2] != "funcref":
                 raise ValueError(f"table {name}: element type {item[2]!r}")
             lo, hi = int(item[3]), None if item[4] is None else int(item[4])
             t = wasmtime.Table(store, wasmtime.TableType(wasmtime.ValType.funcref(),
                                                          wasmtime.Limits(lo, hi)), None)
-            linker.define(store, MODULE, name, t)
+            linker.define(store, module, name, t)
         elif kind == "memory":
             lo, hi = int(item[2]), None if item[3] is None else int(item[3])
             data = bytes.fromhex(item[4])
@@ -119,7 +121,7 @@ def define_values(store: wasmtime.Store, linker: wasmtime.Linker, items: list) -
                 raise ValueError(f"memory {name}: {len(data)} initial bytes for {lo} pages")
             if data:
                 m.write(store, data, 0)
-            linker.define(store, MODULE, name, m)
+            linker.define(store, module, name, m)
         else:
             raise ValueError(f"spectest {kind} {name!r}")
 
@@ -128,4 +130,4 @@ def described_for(imports) -> list[list]:
     """The descriptions of the non-function spectest imports a module has (imports: its
     (module, name, kind) triples)."""
     wanted = {(name, kind) for mod, name, kind in imports if mod == MODULE and kind != "func"}
-    return [d for d in described() if (d[1], d[0]) in wanted]
+    return [d for d in described() if (d[2], d[0]) in wanted]
