@@ -43,7 +43,7 @@ from ttd.wasm.module import parse_module
 _VALUES = ("i32", "i64", "f32", "f64", "v128")
 NOT_HOST = ("the module imports what neither the spectest host nor a module registered "
             "before it provides")
-LINKED_STATE = ("the module imports a memory, table or mutable global of a registered module: "
+LINKED_STATE = ("the module imports a memory, table, tag or mutable global of a registered module: "
                 "state shared with code the capture does not see (ttd record --link refuses it)")
 BAD_REGISTERED = "the module imports from a registered module that cannot be instantiated here"
 
