@@ -870,7 +870,8 @@ def define_fed_imports(store, linker, mod, feed, box: dict, on_answered=None) ->
     from ttd.record import spectest
     try:  # the host's globals, tables and memories, as the capture describes them
         spectest.define_values(store, linker, feed.host_values)
-    except (ValueError, TypeError, IndexError, wasmtime.WasmtimeError) as e:
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError,
+            wasmtime.WasmtimeError) as e:
         raise Divergence(f"the capture's host values are unusable: {_one_line(e)}") from None
     seen = set()
     for imp in mod.imported_funcs:

@@ -3,8 +3,8 @@
 Spec-test modules import from `spectest` (the reference interpreter's host module): print
 functions that print their arguments and return nothing, four constant globals (666 and
 666.6), a funcref table of 10 (at most 20) null elements and a memory of 1 (at most 2)
-zeroed pages. The capture provides them (the functions print to stdout as `wasmtime wast`
-does); what the module can observe of them goes into the capture (each call, and each global's
+zeroed pages. The capture provides them (the functions print `VALUE: TYPE` lines to stdout,
+the form `wasmtime wast` uses); what the module can observe of them goes into the capture (each call, and each global's
 bits, the table's and memory's limits and contents at instantiation), so an expansion
 defines them from the capture alone, never from this module.
 """
@@ -102,19 +102,19 @@ def define_values(store: wasmtime.Store, linker: wasmtime.Linker, items: list) -
         kind, module, name, item = item[0], str(item[1]), str(item[2]), [item[0], *item[2:]]
         if kind == "global":
             vt, mutable, bits = item[2], bool(item[3]), int(item[4])
-            if vt not in _VT:
-                raise ValueError(f"global {name}: type {vt!r}")
+            if vt not in _VT or not 0 <= bits < 1 << (32 if vt in ("i32", "f32") else 64):
+                raise ValueError(f"global {name}: {vt!r} {bits}")
             g = wasmtime.Global(store, wasmtime.GlobalType(_VT[vt](), mutable), value(vt, bits))
             linker.define(store, module, name, g)
         elif kind == "table":
             if item[2] != "funcref":
                 raise ValueError(f"table {name}: element type {item[2]!r}")
-            lo, hi = int(item[3]), None if item[4] is None else int(item[4])
+            lo, hi = _limits(name, item[3], item[4])
             t = wasmtime.Table(store, wasmtime.TableType(wasmtime.ValType.funcref(),
                                                          wasmtime.Limits(lo, hi)), None)
             linker.define(store, module, name, t)
         elif kind == "memory":
-            lo, hi = int(item[2]), None if item[3] is None else int(item[3])
+            lo, hi = _limits(name, item[2], item[3])
             data = bytes.fromhex(item[4])
             m = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(lo, hi)))
             if len(data) > m.data_len(store):
@@ -124,6 +124,13 @@ def define_values(store: wasmtime.Store, linker: wasmtime.Linker, items: list) -
             linker.define(store, module, name, m)
         else:
             raise ValueError(f"spectest {kind} {name!r}")
+
+
+def _limits(name: str, lo, hi) -> tuple[int, int | None]:
+    lo, hi = int(lo), None if hi is None else int(hi)
+    if not 0 <= lo <= (hi if hi is not None else 1 << 32) <= 1 << 32:
+        raise ValueError(f"{name}: limits {lo}..{hi}")
+    return lo, hi
 
 
 def described_for(imports) -> list[list]:
