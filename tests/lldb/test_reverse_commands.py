@@ -317,9 +317,12 @@ def test_commands_act_on_the_selected_frame(traces):
         assert got[0][0] == "fib" and got[1][:2] == ("fib", 18) and s.variables()["n"] == "1"
 
 
-def test_reverse_moves_never_stop_in_a_prologue(traces):
+def test_reverse_moves_and_the_prologue(traces):
     # fib's arguments are stored by its prologue (at -O0, into the stack frame): before
-    # that LLDB shows n = 0. Going back from fib's first line leaves fib for the call line.
+    # that LLDB shows n = 0. `next` never stops in the prologue, so rn from fib's first line
+    # leaves fib for the call line. `step` into fib does stop there, at its first
+    # instruction (LLDB skips the prologue only when it arrives at the function's start
+    # address, in wasm its locals declaration), so rs goes back there first, as live.
     src = (get_case("fib_arg").wasm_path.parent / "src" / "fib.c").read_text().splitlines()
     call_line = next(i + 1 for i, t in enumerate(src) if "int result = fib(n);" in t)
     with ttd_serve(traces["fib_arg"]) as srv, _connect("fib_arg", srv.port) as s:
@@ -335,11 +338,53 @@ def test_reverse_moves_never_stop_in_a_prologue(traces):
         for want in seen[-2::-1]:  # back through fib: the values forward stepping showed
             s.run_command("rn")
             assert (s.stop().line, s.variables()) == want
-        for cmd in ("rn", "rs"):
-            s.run_command("ttd goto start")
-            s.break_name("fib")
-            s.cont()
-            s.delete_all_breakpoints()
-            s.run_command(cmd)
-            line, func, vars_ = _where(s)
-            assert (func, line) == ("main", call_line) and vars_["n"] == "12", (cmd, line, func)
+        s.run_command("ttd goto start")
+        s.break_name("fib")
+        s.cont()
+        s.delete_all_breakpoints()
+        s.run_command("rn")
+        line, func, vars_ = _where(s)
+        assert (func, line) == ("main", call_line) and vars_["n"] == "12", (line, func)
+    case = get_case("fib_arg")
+    with live_case(case) as port, LLDBSession(case.wasm_path, port) as live:
+        live.break_line("fib.c", call_line)
+        live.cont()
+        live.delete_all_breakpoints()
+        forward = [_where(live)]
+        for _ in range(3):
+            live.step()
+            forward.append(_where(live))
+    assert forward[1][1] == "fib" and forward[1][2]["n"] == "0"  # in the prologue
+    assert forward[2][1] == "fib" and forward[2][2]["n"] == "12"
+    with ttd_serve(traces["fib_arg"]) as srv, _connect("fib_arg", srv.port) as s:
+        s.break_line("fib.c", call_line)
+        s.cont()
+        s.delete_all_breakpoints()
+        for _ in range(3):
+            s.step()
+        assert _where(s) == forward[-1]
+        back = []
+        for _ in range(3):
+            s.run_command("rs")
+            back.append(_where(s))
+        assert back == forward[-2::-1]
+
+
+def test_reverse_next_retraces_next_out_of_a_function(traces):
+    # `next` from fib's last line returns into main, mid-line (right after the call): rn
+    # from there goes back to fib's last line, the only place `next` came from
+    with ttd_serve(traces["fib_arg"]) as srv, _connect("fib_arg", srv.port) as s:
+        s.break_name("fib")
+        s.cont()
+        s.delete_all_breakpoints()
+        forward = [_where(s)]
+        while forward[-1][1] == "fib":
+            s.next()
+            forward.append(_where(s))
+            assert len(forward) < 20, forward
+        assert forward[-1][1] == "main" and forward[-2][1] == "fib"
+        backward = []
+        for _ in range(len(forward) - 1):
+            s.run_command("rn")
+            backward.append(_where(s))
+        assert backward == forward[-2::-1]

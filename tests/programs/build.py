@@ -52,6 +52,16 @@ frames in ltable.c's luaH_resize). Lua is taken from the sdist of the PyPI packa
 setjmp without Wasm exception handling, so src/lua_wasi/ compiles Lua's error recovery out
 (an error aborts) and stands in for the few C functions WASI lacks. Only the module and Lua's
 MIT licence (lua.LICENSE.txt, from lua.h) are committed.
+
+rust_algos.wasm is Rust: three modules of TheAlgorithms/Rust (MIT; Huffman coding,
+Aho-Corasick, run-length encoding), used unchanged, driven by our src/rust_algos.rs. The
+modules are not kept here either: they are read at a pinned commit (each file's sha256
+pinned) from raw.githubusercontent.com, or with `--algorithms-git DIR` from a local clone.
+It needs a rustc with the wasm32-wasi standard library (Debian: `apt-get install rustc
+libstd-rust-dev-wasm32 wasi-libc lld`, rustc 1.63; `--rustc PATH`, default /usr/bin/rustc),
+built at -O0 with `-g -C panic=abort` (a panic prints its message, then aborts with a wasm
+`unreachable` trap). The .debug_pubnames/.debug_pubtypes sections (1.9 MB, from the standard
+library; LLDB builds its own index and never reads them) are dropped.
 """
 
 from __future__ import annotations
@@ -125,6 +135,20 @@ SQLITE_DEFINES = [
     "-DSQLITE_OMIT_DEPRECATED",
     "-DSQLITE_DQS=0",
 ]
+
+RUST_PROGRAM = "rust_algos"
+RUST_REPO = "TheAlgorithms/Rust"
+RUST_COMMIT = "2c53ddfa4b43da4df34bc2f990c5e806f455cb90"
+# path in that repository -> sha256; the driver includes them from src/thealgorithms/
+RUST_FILES = {
+    "src/general/huffman_encoding.rs": "f7615e6f1bafb9d8d3dd3fc6840f6a1267ba5414b77b5d15290f179c8d8f5c33",
+    "src/string/aho_corasick.rs": "69aa2ddb504bb93aeb5c6101fd7fa95eb86ff7c495ab1139b318f3c92446656e",
+    "src/string/run_length_encoding.rs": "41daf78a5afad98d3fc2dc308d1c512687481008fc09031509dc886885213d2a",
+    "LICENSE": "6d41c4f04905e2c652659b5e466c65603d414bc29dc4ea1086adc7207628166a",
+}
+RUSTFLAGS = ["--edition", "2021", "--target", "wasm32-wasi", "-C", "opt-level=0", "-g",
+             "-C", "panic=abort"]
+DROPPED_SECTIONS = {".debug_pubnames", ".debug_pubtypes"}
 
 
 LUA_SDIST_NAME = "lupa"
@@ -299,6 +323,82 @@ def sqlite_licence(header: str) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Rust: TheAlgorithms/Rust modules + src/rust_algos.rs
+
+
+def fetch_rust_file(path: str, git_dir: Path | None) -> bytes:
+    """One pinned file of RUST_REPO at RUST_COMMIT, checked against its sha256."""
+    if git_dir is not None:
+        data = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{RUST_COMMIT}:{path}"],
+                              check=True, capture_output=True).stdout
+    else:
+        import urllib.request
+        url = f"https://raw.githubusercontent.com/{RUST_REPO}/{RUST_COMMIT}/{path}"
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            data = resp.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != RUST_FILES[path]:
+        raise SystemExit(f"{RUST_REPO}@{RUST_COMMIT[:12]}:{path}: sha256 {got} != pinned {RUST_FILES[path]}")
+    return data
+
+
+def drop_custom_sections(wasm: bytes, names: set[str]) -> bytes:
+    """The module without the custom sections called `names` (nothing else changes)."""
+    def leb(pos: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = wasm[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, pos
+    out = bytearray(wasm[:8])
+    pos = 8
+    while pos < len(wasm):
+        start = pos
+        size, body = leb(pos + 1)
+        end = body + size
+        if wasm[start] == 0:
+            name_len, name_at = leb(body)
+            if wasm[name_at:name_at + name_len].decode("utf-8", "replace") in names:
+                pos = end
+                continue
+        out += wasm[start:end]
+        pos = end
+    return bytes(out)
+
+
+def build_rust(outdir: Path, rustc: str, git_dir: Path | None) -> Path:
+    with tempfile.TemporaryDirectory(prefix="ttd-rust-") as tmp:
+        work = Path(tmp)
+        files = {path: fetch_rust_file(path, git_dir) for path in RUST_FILES}
+        # the driver and the modules in one tree, so the DWARF names src/rust_algos.rs and
+        # src/thealgorithms/... relative to "." wherever the build ran
+        (work / "src").mkdir()
+        shutil.copyfile(SRC / f"{RUST_PROGRAM}.rs", work / "src" / f"{RUST_PROGRAM}.rs")
+        for path, data in files.items():
+            if path.startswith("src/"):
+                dest = work / "src" / "thealgorithms" / path[len("src/"):]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        raw = work / "raw.wasm"
+        subprocess.run([rustc, *RUSTFLAGS, f"--remap-path-prefix={work}=.",
+                        f"src/{RUST_PROGRAM}.rs", "-o", str(raw)], cwd=work, check=True)
+        out = outdir / f"{RUST_PROGRAM}.wasm"
+        out.write_bytes(drop_custom_sections(raw.read_bytes(), DROPPED_SECTIONS))
+        out.chmod(0o644)
+        version = subprocess.run([rustc, "--version"], capture_output=True, text=True).stdout.strip()
+        (outdir / f"{RUST_PROGRAM}.LICENSE.txt").write_text(
+            f"rust_algos.wasm is built ({version}) from tests/programs/src/rust_algos.rs and\n"
+            f"these files of {RUST_REPO} at commit {RUST_COMMIT}, unchanged:\n"
+            + "".join(f"  {p}\n" for p in RUST_FILES if p.startswith("src/"))
+            + "Their licence (the repository's LICENSE file):\n\n"
+            + files["LICENSE"].decode("utf-8").rstrip() + "\n")
+    return out
+
+
+# ---------------------------------------------------------------------------
 # expectations and step counts
 
 
@@ -408,7 +508,7 @@ def update_steps(modules: set[str] | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("programs", nargs="*",
-                    help=f"program names (default: all, {ZLIB_PROGRAM}, {SQLITE_PROGRAM} and "
+                    help=f"program names (default: all, {ZLIB_PROGRAM}, {SQLITE_PROGRAM}, {RUST_PROGRAM} and "
                     f"{LUA_PROGRAM} included)")
     ap.add_argument("--no-zlib", action="store_true", help=f"do not rebuild {ZLIB_PROGRAM}.wasm")
     ap.add_argument("--no-sqlite", action="store_true",
@@ -419,6 +519,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sdist", type=Path, help=f"use this local {ZLIB_SDIST_FILE} instead of pip download")
     ap.add_argument("--sqlite-tgz", type=Path,
                     help=f"use this local {SQLITE_NPM_FILE} instead of npm pack")
+    ap.add_argument("--no-rust", action="store_true", help=f"do not rebuild {RUST_PROGRAM}.wasm")
+    ap.add_argument("--rustc", default="/usr/bin/rustc",
+                    help="a rustc with the wasm32-wasi standard library (default /usr/bin/rustc)")
+    ap.add_argument("--algorithms-git", type=Path,
+                    help=f"read the {RUST_REPO} files from this git directory instead of GitHub")
     ap.add_argument("--expect", action="store_true", help="rewrite expected stdout/exit codes in cases.json")
     ap.add_argument("--steps", action="store_true", help="rewrite approx_steps in cases.json")
     ap.add_argument("--check", action="store_true",
@@ -427,8 +532,9 @@ def main(argv: list[str] | None = None) -> int:
 
     names = args.programs or (c_programs() + ([] if args.no_zlib else [ZLIB_PROGRAM])
                               + ([] if args.no_sqlite else [SQLITE_PROGRAM])
-                              + ([] if args.no_lua else [LUA_PROGRAM]))
-    known = set(c_programs()) | {ZLIB_PROGRAM, SQLITE_PROGRAM, LUA_PROGRAM}
+                              + ([] if args.no_lua else [LUA_PROGRAM])
+                              + ([] if args.no_rust else [RUST_PROGRAM]))
+    known = set(c_programs()) | {ZLIB_PROGRAM, SQLITE_PROGRAM, LUA_PROGRAM, RUST_PROGRAM}
     unknown = [n for n in names if n not in known]
     if unknown:
         ap.error(f"no such program: {', '.join(unknown)}")
@@ -443,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = build_sqlite(outdir, args.sqlite_tgz)
             elif name == LUA_PROGRAM:
                 out = build_lua(outdir, args.lua_sdist)
+            elif name == RUST_PROGRAM:
+                out = build_rust(outdir, args.rustc, args.algorithms_git)
             else:
                 out = build_c(name, outdir)
             print(f"built {out.name} ({out.stat().st_size} bytes)")

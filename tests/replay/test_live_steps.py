@@ -51,7 +51,7 @@ def first_step_at(trace_path, pc: int) -> int:
     raise AssertionError(f"pc {pc:#x} never executed in the trace")
 
 
-@pytest.mark.parametrize("name", ["fib", "heap", "strings", "stdin_wc"])
+@pytest.mark.parametrize("name", ["fib", "heap", "strings", "stdin_wc", "rust_algos"])
 def test_first_steps_from_program_start(name, tmp_path):
     require_lldb()
     case = get_case(name)
@@ -63,7 +63,8 @@ def test_first_steps_from_program_start(name, tmp_path):
 
 
 @pytest.mark.parametrize("name,func", [("fib_arg", "fib"), ("strings", "reverse"),
-                                       ("heap", "main"), ("trap", "read_balance")])
+                                       ("heap", "main"), ("trap", "read_balance"),
+                                       ("rust_panic", "rust_algos::decode_command")])
 def test_steps_after_a_breakpoint(name, func, tmp_path):
     require_lldb()
     case = get_case(name)

@@ -49,8 +49,12 @@ def replay_snapshot(cur, n_globals: int) -> dict:
     return {"stack": cur.call_stack(), "locals": frames, "globals": globs, "sp_mem": mem}
 
 
+RUST_ADD_DATA = "rust_algos::huffman_encoding::HuffmanEncoding::add_data"
+
+
 @pytest.mark.parametrize("name,func,hits", [("fib_arg", "fib", 6), ("trap", "read_balance", 1),
-                                            ("strings", "reverse", 3), ("fib", "main", 1)])
+                                            ("strings", "reverse", 3), ("fib", "main", 1),
+                                            ("rust_algos", RUST_ADD_DATA, 3)])
 def test_values_at_hits_and_steps(name, func, hits, tmp_path):
     require_lldb()
     from ttd.replay.cursor import Cursor

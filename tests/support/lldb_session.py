@@ -263,6 +263,10 @@ class LLDBSession:
     def break_name(self, name: str) -> int:
         return self._check_bp(self.target.BreakpointCreateByName(name), name)
 
+    def break_regex(self, regex: str) -> int:
+        """Breakpoint on every function whose name matches (Rust names end in a hash)."""
+        return self._check_bp(self.target.BreakpointCreateByRegex(regex), regex)
+
     def break_line(self, file: str, line: int) -> int:
         return self._check_bp(self.target.BreakpointCreateByLocation(file, line), f"{file}:{line}")
 

@@ -7,6 +7,7 @@ replay server for the same program and inputs; the two observation lists must be
 A script is a list of JSON objects, each with an "op":
 
     {"op": "break", "name": "fib"}                    breakpoint by function name
+    {"op": "break", "regex": "get_alphabet::h"}      ... on every function name matching
     {"op": "break", "file": "fib.c", "line": 18}       ... by source line
     {"op": "break", "addr": 15398}                     ... by file offset (or tagged pc)
     {"op": "delete_breakpoints"}
@@ -74,12 +75,14 @@ def observe(session: LLDBSession, script: Sequence[dict]) -> list[Observation]:
         if kind == "break":
             if "name" in op:
                 bp = session.break_name(op["name"])
+            elif "regex" in op:
+                bp = session.break_regex(op["regex"])
             elif "file" in op:
                 bp = session.break_line(op["file"], int(op["line"]))
             elif "addr" in op:
                 bp = session.break_addr(int(op["addr"]))
             else:
-                raise ValueError(f"break needs name, file+line or addr: {op}")
+                raise ValueError(f"break needs name, regex, file+line or addr: {op}")
             result = {"id": bp, "locations": [a & 0xFFFFFFFF for a in session.breakpoint_addresses(bp)]}
         elif kind == "delete_breakpoints":
             session.delete_all_breakpoints()

@@ -2,8 +2,9 @@
 
 Input: the JSON + .wasm files `wasm-tools json-from-wast` writes for a .wast file. Every
 `assert_return` / `assert_trap` that invokes an export runs twice, each time on a fresh
-instance: on plain wasmtime-py, and recorded the way `ttd record --invoke EXPORT ARGS` records
-it (capture, then expansion). A function taking or returning a float or a v128 is called
+instance: on plain wasmtime-py, and recorded the way `ttd record --spectest --invoke EXPORT
+ARGS` records it (capture, then expansion); both with the `spectest` host module
+(ttd/record/spectest.py) for modules that import from it. A function taking or returning a float or a v128 is called
 through an adapter appended to its module (tests/support/spec_adapter.py: floats as their
 bits, a v128 as two i64), so every value crosses wasmtime-py exactly. Results must agree bit
 for bit, also with the trace's rebuilt operand stack at its last step; traps by message; each trace must pass `ttd verify` and the operand-stack oracle of
@@ -17,6 +18,7 @@ must agree.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import wasmtime
 
+from ttd.record import spectest
 from ttd.record.pipeline import capture_and_expand
 from ttd.record.recorder import RecordError, RecordOptions, _bits, _trap_message
 from ttd.replay.operand_stack import OperandStacks
@@ -38,7 +41,11 @@ from ttd.wasm.errors import WasmError
 from ttd.wasm.module import parse_module
 
 _VALUES = ("i32", "i64", "f32", "f64", "v128")
-ONLY_WASI = "the module has imports (spectest or registered modules): ttd records only WASI imports"
+NOT_HOST = ("the module imports what neither the spectest host nor a module registered "
+            "before it provides")
+LINKED_STATE = ("the module imports a memory, table, tag or mutable global of a registered module: "
+                "state shared with code the capture does not see (ttd record --link refuses it)")
+BAD_REGISTERED = "the module imports from a registered module that cannot be instantiated here"
 
 
 @dataclass
@@ -137,10 +144,16 @@ def _expected_ok(want: list, got: list[int], types) -> bool:
     return not got
 
 
-def _plain(module: wasmtime.Module, engine: wasmtime.Engine, field_: str, args: list):
+def _plain(module: wasmtime.Module, engine: wasmtime.Engine, field_: str, args: list,
+           links: tuple = ()):
     store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    spectest.define(store, linker, out=io.StringIO())  # what it prints is not compared
     try:
-        inst = wasmtime.Instance(store, module, [])
+        for name, path in links:  # fresh instances of the registered modules it needs
+            linker.define_instance(store, name, linker.instantiate(
+                store, wasmtime.Module(engine, Path(path).read_bytes())))
+        inst = linker.instantiate(store, module)
         func = inst.exports(store)[field_]
         r = func(store, *args)
     except wasmtime.Trap as e:
@@ -148,7 +161,7 @@ def _plain(module: wasmtime.Module, engine: wasmtime.Engine, field_: str, args: 
     return (list(r) if isinstance(r, (list, tuple)) else ([] if r is None else [r])), None
 
 
-def _record(wasm: Path, field_: str, args: list[str], out: Path):
+def _record(wasm: Path, field_: str, args: list[str], out: Path, links: tuple = ()):
     """`ttd record --invoke`, its output (results, a trap's backtrace) to /dev/null."""
     saved = [os.dup(1), os.dup(2)]
     null = os.open(os.devnull, os.O_WRONLY)
@@ -156,7 +169,8 @@ def _record(wasm: Path, field_: str, args: list[str], out: Path):
         os.dup2(null, 1)
         os.dup2(null, 2)
         return capture_and_expand(RecordOptions(program=wasm, invoke=field_, args=args,
-                                                out=out, quiet=True, overwrite=True, jobs=1))
+                                                out=out, quiet=True, overwrite=True, jobs=1,
+                                                spectest=True, links=list(links)))
     finally:
         for fd, s in zip((1, 2), saved):
             os.dup2(s, fd)
@@ -165,13 +179,13 @@ def _record(wasm: Path, field_: str, args: list[str], out: Path):
 
 
 def _check(wasm: Path, field_: str, texts: list[str], plain, rtypes: list[str], out: Path,
-           tally: Tally) -> str | None:
+           tally: Tally, links: tuple = ()) -> str | None:
     """Record one invocation and compare it with the plain run: None, or what differs."""
     from tests.replay.test_operand_stack import _check_trace  # the oracle
 
     results, trap = plain
     try:
-        rec = _record(wasm, field_, texts, out)
+        rec = _record(wasm, field_, texts, out, links)
     except RecordError as e:
         return f"ttd record refused it: {e}"
     if (rec.trap is not None) != (trap is not None) or (trap is not None and rec.trap != trap):
@@ -183,6 +197,7 @@ def _check(wasm: Path, field_: str, texts: list[str], plain, rtypes: list[str], 
         if not rep.ok:
             return f"ttd verify: {rep.problems[:3]}"
         last = None
+        steps = trace.total_steps
         if trap is None and trace.total_steps:
             stacks = OperandStacks(ReplaySession(trace), strict=True)
             last = stacks.frame_stack(trace.total_steps - 1, 0)
@@ -197,6 +212,8 @@ def _check(wasm: Path, field_: str, texts: list[str], plain, rtypes: list[str], 
                 tally.stack_checks += 1
                 if v != _bits(r, t):
                     return f"rebuilt operand stack holds {v:#x}, the result is {_bits(r, t):#x}"
+    if not steps:  # the export is a host function itself (a registered module's): no Wasm ran
+        return None
     try:
         _check_trace(rec.path, cold=4)
     except AssertionError as e:
@@ -204,6 +221,38 @@ def _check(wasm: Path, field_: str, texts: list[str], plain, rtypes: list[str], 
     except Exception as e:  # a Mismatch: the rebuild contradicts validation
         return f"operand stacks: {type(e).__name__}: {str(e)[:200]}"
     return None
+
+
+def _linkable(wasm: Path, m: wasmtime.Module, parsed, registered: dict):
+    """(wasm, module, parsed, links) when every import is the spectest host's or a number
+    function / constant number global of a registered module (links: the registered modules
+    it needs, theirs first, as `ttd record --link` takes them); else why not."""
+    links: dict[str, Path] = {}
+
+    def need(p) -> str | None:
+        for i in p.imports:
+            if spectest.provides(i.module, i.name, i.kind):
+                continue
+            reg = registered.get(i.module)
+            if reg is None:
+                return NOT_HOST
+            if isinstance(reg, str):
+                return BAD_REGISTERED
+            if i.kind not in ("func", "global"):
+                return LINKED_STATE
+            if i.kind == "global" and (i.desc.mutable or str(i.desc.valtype) not in _VALUES[:4]):
+                return LINKED_STATE
+            if i.module not in links:
+                why = need(reg[2])
+                if why is not None:
+                    return why if why != NOT_HOST else BAD_REGISTERED
+                links[i.module] = reg[0]
+        return None
+
+    why = need(parsed)
+    if why is not None:
+        return why
+    return (wasm, m, parsed, tuple(links.items()))
 
 
 def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | None = None,
@@ -216,6 +265,7 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
     modules: dict[str | None, tuple | str] = {}
     adapted: dict[tuple, tuple[Path, wasmtime.Module]] = {}
     current: tuple | str = "no module yet"
+    registered: dict[str, tuple | str] = {}  # name -> a module (or why it is unusable)
     index = -1
     with tempfile.TemporaryDirectory(prefix="ttd-spec-") as tmp:
         out = Path(tmp) / "t.db"
@@ -231,7 +281,7 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
                     try:
                         m = wasmtime.Module(engine, data)
                         parsed = parse_module(data)
-                        current = ONLY_WASI if parsed.imports else (wasm, m, parsed)
+                        current = _linkable(wasm, m, parsed, registered)
                     except wasmtime.WasmtimeError as e:
                         current = f"wasmtime-py rejects the module: {str(e).splitlines()[0][:80]}"
                     except WasmError as e:
@@ -239,6 +289,11 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
                 modules[None] = current
                 if cmd.get("name"):
                     modules[cmd["name"]] = current
+                continue
+            if kind == "register":
+                what = modules.get(cmd.get("name"), "an unknown module name")
+                registered[cmd["as"]] = what
+                tally.skipped["register: not compared"] += 1
                 continue
             if kind not in ("assert_return", "assert_trap"):
                 tally.skipped[f"{kind}: not an execution of an export" if kind.startswith(
@@ -256,7 +311,7 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
             if isinstance(target, str):
                 tally.skipped[target] += 1
                 continue
-            wasm, module, parsed = target
+            wasm, module, parsed, links = target
             func = next((e for e in parsed.exports if e.name == action["field"]
                          and e.kind == "func"), None)
             if func is None:
@@ -285,7 +340,7 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
             tally.planned += 1
             if dry_run:
                 continue
-            plain = _plain(target_module, engine, field_, call_args)
+            plain = _plain(target_module, engine, field_, call_args, links)
             tally.run += 1
             if kind == "assert_return" and plain[0] is not None and _expected_ok(
                     want, plain[0], ft.results):
@@ -293,7 +348,7 @@ def run_json(path: Path, tally: Tally, select=None, engine: wasmtime.Engine | No
             elif kind == "assert_trap" and plain[1] is not None:
                 tally.spec_agrees += 1
             what = _check(target_wasm, field_, [str(x) for x in call_args], plain, rtypes, out,
-                          tally)
+                          tally, links)
             if what is None:
                 tally.passed += 1
             else:

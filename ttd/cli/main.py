@@ -56,6 +56,15 @@ def _chunk_blocks(text: str) -> int:
     return n
 
 
+def _link(text: str):
+    from ttd.record.links import parse_link
+
+    try:
+        return parse_link(text)
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE)
+
+
 def cmd_record(a: argparse.Namespace) -> int:
     from ttd.record.recorder import RecordError, RecordOptions, record
 
@@ -70,7 +79,7 @@ def cmd_record(a: argparse.Namespace) -> int:
         dirs=list(a.dir or []), invoke=a.invoke, out=_record_out(a),
         quiet=a.quiet, overwrite=a.force, id_cap=4 * a.chunk_blocks,
         reads=a.reads, use_cache=not a.no_cache, capture_only=a.capture_only,
-        jobs=a.jobs)
+        jobs=a.jobs, spectest=a.spectest, links=[_link(t) for t in a.link or []])
     try:
         if a.direct or a.db:  # one instrumented run on WASI (a database takes no capture)
             res = record(opts)
@@ -600,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-cache", action="store_true",
                    help="instrument and compile afresh, neither reading nor writing the cache")
     r.add_argument("--expand", action="store_true", help=argparse.SUPPRESS)  # the default now
+    r.add_argument("--spectest", action="store_true",
+                   help="provide the WebAssembly spec tests' `spectest` host module (print "
+                        "functions, globals 666/666.6, a 10-element table, a 1-page memory)")
+    r.add_argument("--link", action="append", metavar="NAME=MODULE.wasm",
+                   help="instantiate MODULE.wasm (unrecorded, after the spectest host and the "
+                        "modules linked before it) and let the program import its functions "
+                        "and constant globals under NAME, recorded as host calls")
     r.add_argument("--direct", action="store_true",
                    help="one instrumented run on WASI instead of a capture and its expansion "
                         "(the program runs under the instrumentation; --db records this way)")

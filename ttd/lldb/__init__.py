@@ -134,6 +134,7 @@ _line_ids: dict[tuple[str, int], int] = {}
 _block_ids: dict[tuple, int] = {}
 _block_sites: dict[int, int] = {}  # block id -> line id of its call site
 _pc_facts: dict[tuple, tuple[str, tuple[int, ...]]] = {}  # (module, pc) -> (facts, block ids)
+_first_insn: dict[tuple, int | None] = {}  # (module, function start) -> its first instruction
 STATS = {"pcs_resolved": 0, "rounds": 0}  # for tests and measurements
 
 
@@ -183,7 +184,8 @@ def pc_facts(target: lldb.SBTarget, addr: int) -> tuple[str, tuple[int, ...]]:
 
     Only this pc's own symbol context is read: its line-table entry (whether it starts
     there), its function (a pc in the prologue, before the arguments are stored, has no
-    line: LLDB's forward stepping never stops there) and the inlined blocks around it."""
+    line: LLDB's forward stepping never stops there, but for the function's first
+    instruction, where `step` into it stops: FLAGS 4) and the inlined blocks around it."""
     cache_key = _module_key(target, addr)
     got = _pc_facts.get(cache_key)
     if got is not None:
@@ -198,9 +200,13 @@ def pc_facts(target: lldb.SBTarget, addr: int) -> tuple[str, tuple[int, ...]]:
         key = _entry_key(le)
         start = le.GetStartAddress().GetLoadAddress(target) == addr
     func = sc.GetFunction()
+    entry = False
     if func.IsValid():
         lo = func.GetStartAddress().GetLoadAddress(target)
-        if lo <= addr < lo + func.GetPrologueByteSize():
+        # LLDB's `step` skips the prologue only when it arrives at `lo` (in wasm the locals
+        # declaration, never executed); it stops at the first instruction, at its line
+        entry = key != 0 and addr != lo and addr == _first_instruction(target, func, lo)
+        if lo <= addr < lo + func.GetPrologueByteSize() and not entry:
             key, start = 0, False
     chain, ids = [], []
     for inl in _inlined_chain(sc.GetBlock()):
@@ -212,9 +218,59 @@ def pc_facts(target: lldb.SBTarget, addr: int) -> tuple[str, tuple[int, ...]]:
                   and inl.GetRangeStartAddress(0).GetLoadAddress(target) == addr)
         chain.append(f"{bid}{'+' if starts else '-'}")
         ids.append(bid)
-    flags = int(start) | (2 if le.IsValid() else 0)
+    flags = int(start) | (2 if le.IsValid() else 0) | (4 if entry else 0)
     got = _pc_facts[cache_key] = (
         f"{addr & OFFSET_MASK:x}:{key}:{flags}:{''.join(chain)}", tuple(ids))
+    return got
+
+
+def _first_instruction(target: lldb.SBTarget, func: lldb.SBFunction, lo: int) -> int | None:
+    """Where a wasm function's code starts: after its locals declaration (vec of (count,
+    valtype)), which is where the function's DWARF start address points. None if the
+    bytes there are no such declaration."""
+    got = _first_insn.get(_module_key(target, lo), False)
+    if got is not False:
+        return got
+    start = func.GetStartAddress()
+    n = max(0, min(func.GetEndAddress().GetLoadAddress(target) - lo, 1024))
+    error = lldb.SBError()
+    # from the module file (the code section), not through the connection
+    data = start.GetSection().GetSectionData(start.GetOffset(), n).ReadRawData(error, 0, n) or b""
+    pos = 0
+
+    def uleb() -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            if pos >= len(data) or shift > 35:
+                raise ValueError("truncated")
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    try:
+        if not error.Success():
+            raise ValueError("unreadable")
+        groups = uleb()
+        if groups > 50_000:
+            raise ValueError("not a locals declaration")
+        for _ in range(groups):
+            uleb()
+            if pos >= len(data):
+                raise ValueError("truncated")
+            valtype = data[pos]
+            pos += 1
+            if valtype in (0x63, 0x64):  # (ref null ht) / (ref ht): a heap type follows
+                uleb()
+            elif not (0x69 <= valtype <= 0x7F):
+                raise ValueError("not a value type")
+        got = lo + pos
+    except ValueError:
+        got = None
+    _first_insn[_module_key(target, lo)] = got
     return got
 
 

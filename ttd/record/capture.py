@@ -199,7 +199,30 @@ class Capturer:
 
         wasi_imports = [(i, imp) for i, imp in enumerate(module.imports)
                         if imp.module in WASI_MODULES and isinstance(imp.type, wasmtime.FuncType)]
-        names = [imp.name for _i, imp in wasi_imports]
+        n_wasi = len(wasi_imports)
+        host_values: list = []
+        host_funcs: list = []  # after WASI's: (spectest name, None) or (None, linked Func)
+        kinds = [(imp.module, imp.name, _kind(imp.type)) for imp in module.imports]
+        if o.spectest:  # the spec tests' host module
+            from ttd.record import spectest
+            spec_funcs = [(i, imp) for i, imp in enumerate(module.imports)
+                          if spectest.provides(imp.module, imp.name, kinds[i][2])
+                          and kinds[i][2] == "func"]
+            wasi_imports += spec_funcs
+            host_funcs += [(imp.name, None) for _i, imp in spec_funcs]
+            host_values = spectest.described_for(kinds)
+        if o.links:  # other modules' exports, as host
+            from ttd.record import links as _links
+            linked = _links.instantiate(store, engine, list(o.links), o.spectest)
+            for i, imp in enumerate(module.imports):
+                if imp.module not in linked:
+                    continue
+                ext = _links.check_import(imp, linked, store)
+                if kinds[i][2] == "func":
+                    wasi_imports.append((i, imp))
+                    host_funcs.append((None, ext))
+                else:
+                    host_values.append(_links.describe_global(imp.module, imp.name, ext, store))
         state = {"calls": 0, "pending": [], "pending_bytes": 0, "exit": None,
                  "last_flush": time.monotonic()}
         guest = GuestFiles([g for _h, g in o.dirs])
@@ -243,6 +266,22 @@ class Capturer:
                 if self.interrupted:
                     raise Interrupted()
                 args = [_bits(v, t) for v, t in zip(vals, ptypes)]
+                if k >= n_wasi:  # spectest's or a linked module's: it writes nothing of ours
+                    printer, func = host_funcs[k - n_wasi]
+                    if printer is not None:
+                        box["spectest"][printer](*vals)
+                        self._note(state, lock, [k, args, [], []])
+                        return None
+                    try:
+                        result = func(store, *vals)
+                    except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+                        self._note(state, lock, [k, args, None, [], ["trap", _one_line(e)]])
+                        state["import_trap"] = True
+                        raise
+                    results = list(result) if isinstance(result, (list, tuple)) else (
+                        [] if result is None else [result])
+                    self._note(state, lock, [k, args, [_bits(v, t) for v, t in zip(results, rtypes)], []])
+                    return result
                 fn = box["tramp"][f"f{k}"]
                 with lock:
                     box["in_call"] = state["calls"]  # a Ctrl-C now: see _stop_blocked
@@ -291,6 +330,11 @@ class Capturer:
                 linker.define(store, imp.module, imp.name, wasmtime.Func(store, ft, make_hook(k, imp.name, ft)))
             except wasmtime.WasmtimeError:
                 pass  # the same import twice: one definition serves both
+        if o.spectest:
+            box["spectest"] = spectest.printers()
+        if host_values:
+            from ttd.record import spectest as _host
+            _host.define_values(store, linker, host_values)
         try:
             instance = linker.instantiate(store, module)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
@@ -304,7 +348,7 @@ class Capturer:
         tlinker.define_wasi()
         if memory is not None:
             tlinker.define(store, "ttd", "memory", memory)
-        tramp_imports = [(imp.module, imp.name, imp.type) for _i, imp in wasi_imports]
+        tramp_imports = [(imp.module, imp.name, imp.type) for _i, imp in wasi_imports[:n_wasi]]
         tramp = wasmtime.Module(engine, wasmtime.wat2wasm(
             _trampoline_wat(tramp_imports, memory.type(store) if memory is not None else None)))
         try:
@@ -338,7 +382,7 @@ class Capturer:
             "status": "recording",
             "kind": "capture",
             "capture": {"imports": [[imp.module, imp.name] for _i, imp in wasi_imports],
-                        "arg_sizes": arg_sizes, "reads": o.reads,
+                        "arg_sizes": arg_sizes, "reads": o.reads, "host_values": host_values,
                         "id_cap": o.id_cap, "val_cap": o.val_cap},
         }
         def head(st) -> None:
@@ -509,6 +553,18 @@ def _ft_names(ft: wasmtime.FuncType):
         params = [str(t) for t in ft.params]
         results = [str(t) for t in ft.results]
     return _FT
+
+
+def _kind(t) -> str:
+    if isinstance(t, wasmtime.FuncType):
+        return "func"
+    if isinstance(t, wasmtime.GlobalType):
+        return "global"
+    if isinstance(t, wasmtime.TableType):
+        return "table"
+    if isinstance(t, wasmtime.MemoryType):
+        return "memory"
+    return "other"
 
 
 def _export(exports, name: str):

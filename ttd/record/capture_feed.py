@@ -67,6 +67,7 @@ class CaptureFeed:
     complete: bool  # False: the capture was interrupted or killed
     total_calls: int | None = None
     arg_sizes: dict = field(default_factory=dict)
+    host_values: list = field(default_factory=list)  # imported globals/tables/memories
     calls: int = 0
     _events: list = field(default_factory=list)
     _pos: int = 0

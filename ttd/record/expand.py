@@ -101,9 +101,11 @@ def _feed(store: TraceStore, info: dict) -> CaptureFeed:
     cap = info.get("capture") or {}
     imports = [tuple(x) for x in cap.get("imports") or []]
     sizes = {k: tuple(v) for k, v in (cap.get("arg_sizes") or {}).items()}
+    host_values = cap.get("host_values") or []
     return CaptureFeed(imports=imports, batches=store.capture_batches(),
                        complete=info.get("status") == "complete",
-                       total_calls=info.get("capture_calls"), arg_sizes=sizes)
+                       total_calls=info.get("capture_calls"), arg_sizes=sizes,
+                       host_values=host_values if isinstance(host_values, list) else [])
 
 
 def run_segment(capture_path: str, out: str, start: int, end: int | None, quiet: bool,
@@ -538,6 +540,8 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
                           f"{show(got)}, the capture with {show(want)}")
     frames = info.get("trap_frames")
     depth = state.get("trap_depth")
+    if depth is not None and overflow_depth is None and _tail_call_at(data, state.get("last_pc")):
+        depth += 1  # the counter left the frame before the tail call, which trapped in it
     if isinstance(frames, list) and depth is not None:
         wanted = overflow_depth if overflow_depth is not None else len(frames)
         if (depth != overflow_depth) if overflow_depth is not None \
@@ -551,6 +555,11 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
                               f"captured run trapped at pc {pc:#x}, the re-execution at "
                               f"{state['last_pc']:#x}")
+    want_results = info.get("invoke_results")
+    if want_results is not None and not got[1] and state.get("invoke_results") != want_results:
+        raise RecordError(f"{path}: the expansion diverged from the capture {where}: the "
+                          f"invoked export returns {_shown(state.get('invoke_results'))}, the "
+                          f"captured run {_shown(want_results)}")
     final = info.get("capture_final") or {}
     mems = final.get("memories") or {}
     got_mem = (state.get("final") or {}).get("mem_sha256") or []
@@ -560,6 +569,17 @@ def _check_outcome(path: Path, info: dict, state: dict, overflow_depth: int | No
         if idx is not None and idx < len(got_mem) and got_mem[idx] != digest:
             raise RecordError(f"{path}: the expansion diverged from the capture {where}: exported "
                               f"memory '{name}' ends with other contents")
+
+
+def _tail_call_at(data: bytes, pc) -> bool:
+    """Whether the instruction at module offset `pc` is return_call_indirect or
+    return_call_ref (which trap in the caller's frame: undefined element, type mismatch, null)."""
+    return isinstance(pc, int) and 0 <= pc < len(data) and data[pc] in (0x13, 0x15)
+
+
+def _shown(results) -> str:
+    text = " ".join(str(r) for r in results) if isinstance(results, list) else repr(results)
+    return (text[:60] + "...") if len(text) > 60 else (text or "nothing")
 
 
 def _walked_to(part: Path, seq: int) -> tuple[list, int]:

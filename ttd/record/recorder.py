@@ -134,6 +134,8 @@ class RecordOptions:
     reads: bool = False  # record load addresses too (read/access watchpoints)
     use_cache: bool = True  # instrumented and compiled modules from the user's cache
     capture_only: bool = False  # keep the capture; `ttd expand` builds the history later
+    spectest: bool = False  # provide the spec tests' `spectest` host module (ttd/record/spectest.py)
+    links: list = field(default_factory=list)  # [(name, module path)]: ttd/record/links.py
     jobs: int | None = None  # expansion worker processes (None: the number of cores)
     # the instrumented variant that keeps a shadow stack (a segment's frames where it starts)
     shadow: bool = False
@@ -323,6 +325,18 @@ class Recorder:
             wasi, arg_sizes = self._wasi()
             store.set_wasi(wasi)
             linker.define_wasi()
+            if o.spectest:
+                from ttd.record import spectest
+                spectest.define(store, linker)
+            if o.links:
+                from ttd.record import links as _links
+                linked = _links.instantiate(store, engine, list(o.links), o.spectest)
+                for imp in inst.module.imports:
+                    if imp.module in linked:
+                        _links.check_import(imp, linked, store)
+                for name, exports in linked.items():
+                    for export_name, ext in exports.items():
+                        linker.define(store, name, export_name, ext)
         else:  # no WASI, no host: every import is answered from the capture
             arg_sizes = {k: tuple(v) for k, v in feed.arg_sizes.items()}
             peak = _captured_memory_peak(self.base_info, inst.module, len(inst.schedule.memories))
@@ -611,6 +625,7 @@ class Recorder:
                     exports[EXPORT_PREFIX + "start"](store)
                 results = self._call(store, entry, quiet=feed is not None)
                 invoke_results = results if o.invoke is not None else None
+                self.invoke_results = invoke_results  # for a segment's end state
             except wasmtime.ExitTrap as e:
                 exit_code = e.code
             except CapturedExit as e:
@@ -690,7 +705,8 @@ class Recorder:
                           "exit_code": exit_code, "trap": trap, "status": status,
                           "last_pc": live_last_pc, "final": final_info,
                           "trap_depth": self.trap_depth, "start_depth": state.get("start_depth"),
-                          "memory_exports": self.memory_exports}
+                          "memory_exports": self.memory_exports,
+                          "invoke_results": invoke_results}
         if self.index:
             replayed_last_pc = writer.stack.last_pc() if writer.stack is not None else \
                 index_trace(out, quiet=o.quiet)
@@ -733,6 +749,7 @@ class Recorder:
             "exit_code": exit_code, "trap": trap, "status": status, "last_pc": last_pc,
             "segment_done": segment_done, "globals": read_globals(),
             "start_depth": state.get("start_depth"),
+            "invoke_results": getattr(self, "invoke_results", None),
             "memory_exports": self.memory_exports, "trap_depth": self.trap_depth,
             "mem_sizes": [m.data_len(store) for m in mems],
             "final": {"mem_sha256": [live_digest(m, store) for m in mems]},
@@ -894,6 +911,12 @@ def define_fed_imports(store, linker, mod, feed, box: dict, on_answered=None) ->
             raise Divergence(f"the capture writes {len(data)} bytes at {addr:#x}, outside memory")
         mem.write(store, data, addr)
 
+    from ttd.record import spectest
+    try:  # the host's globals, tables and memories, as the capture describes them
+        spectest.define_values(store, linker, feed.host_values)
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError,
+            wasmtime.WasmtimeError) as e:
+        raise Divergence(f"the capture's host values are unusable: {_one_line(e)}") from None
     seen = set()
     for imp in mod.imported_funcs:
         key = (imp.module, imp.name)

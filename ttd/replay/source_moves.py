@@ -16,10 +16,15 @@ The semantics mirror LLDB's forward step plans, inline frames included:
   them; they are a place to stop only at a pc where every such block starts (LLDB then shows
   the context's frame at the call site, and `step` enters the inlined frame without moving).
 - A line is a stop for `next` and `step` only where a line-table entry starts; line 0 and a
-  function's prologue (before the arguments are stored) are never one.
+  function's prologue (before the arguments are stored) are never one, except for `step`
+  the function's first instruction: LLDB skips the prologue only when it arrives at the
+  function's start address, which in wasm is its locals declaration, never executed; so
+  `step` into a function stops at its first instruction (at -O0 the arguments read 0).
 - `rnext` goes back to the first stop of the previous line run of the context: the
   inverse of `next`. Out of the context's entry it goes to the start of the caller's line
-  (an inlined frame: its call site, the same pc shown one level up).
+  (an inlined frame: its call site, the same pc shown one level up). In the middle of a
+  line right after a call returned (where `next` from the callee's last line stopped), it
+  goes back to the first stop of that last line.
 - `rstep` is the same, but enters the calls and inlined blocks met on the way, at the first
   stop of their last line (the inverse of `step`, which enters them); if a line ran a call
   before, it stops right after that call returned, where `step` out of it stopped.
@@ -49,6 +54,7 @@ class PcFacts:
     lines: bool  # the pc has a line-table entry (its function has debug info): `step` enters
     chain: tuple[tuple[int, bool], ...]  # inlined blocks around it, innermost first:
     # (block id, whether one of its ranges starts at this pc)
+    entry: bool = False  # a function's first instruction: `step` into it stops here
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class SourceFacts:
 
     def parse(self, pcs_text: str, blocks_text: str = "") -> int:
         """`PC:KEY:FLAGS:CHAIN,...` (hex pc; FLAGS: 1 a line-table entry starts here, 2 the
-        pc has a line-table entry; CHAIN: `ID+ID-...`, + where the block starts at the pc)
+        pc has a line-table entry, 4 the function's first instruction; CHAIN: `ID+ID-...`, + where the block starts at the pc)
         and `ID:KEY,...` (each block's call site); returns how many pcs."""
         n = 0
         for part in filter(None, blocks_text.split(",")):
@@ -100,7 +106,8 @@ class SourceFacts:
                 raise ValueError(f"bad block chain {chain_text!r}")
             if pc not in self.pcs and len(self.pcs) >= MAX_FACTS:
                 raise ValueError("too many pc facts for one connection")
-            self.pcs[pc] = PcFacts(key, bool(flags & 1), bool(flags & 3), tuple(chain))
+            self.pcs[pc] = PcFacts(key, bool(flags & 1), bool(flags & 3), tuple(chain),
+                                   bool(flags & 4))
             n += 1
         return n
 
@@ -144,7 +151,8 @@ class SourceMoves:
                     out.append(p)
         return out[:MAX_ASK]
 
-    def view(self, f: PcFacts, block: int) -> _View:
+    def view(self, f: PcFacts, block: int, entering: bool = False) -> _View:
+        """`entering`: for `step`, which also stops at a function's first instruction."""
         chain = f.chain
         if block == 0:
             idx = len(chain)
@@ -157,7 +165,7 @@ class SourceMoves:
         if idx:
             key = self.facts.callsite.get(chain[idx - 1][0], 0)
             return _View(True, key, bool(key) and all(st for _, st in chain[:idx]))
-        return _View(True, f.key, f.start and f.key != 0)
+        return _View(True, f.key, (f.start or (entering and f.entry)) and f.key != 0)
 
     @staticmethod
     def innermost(f: PcFacts) -> int:
@@ -289,9 +297,10 @@ class SourceMoves:
                    stop_at_calls: bool) -> Landing | None:
         """The first stop of the line run that holds `step` in the context (depth, block)
         (for a step without a line: of the last line before it); with `stop_at_calls`, no
-        earlier than right after a call made from the run returned. None: no stop there."""
+        earlier than right after a call made from the run returned (or an inlined call in
+        it ended). None: no stop there."""
         f0 = self.facts_at(step, depth, self.s.pc_at(step))
-        v0 = self.view(f0, block)
+        v0 = self.view(f0, block, stop_at_calls)
         if not v0.inside:
             return None
         key = v0.key
@@ -305,11 +314,11 @@ class SourceMoves:
             if d < depth:
                 break
             f = self.facts_at(s, d, pc)
-            v = self.view(f, block)
+            v = self.view(f, block, stop_at_calls)
             if not v.inside:
                 break
-            if stop_at_calls and key and self._nested(f, block):
-                return Landing(earliest, block)  # where `step` out of that inlined block stopped
+            if stop_at_calls and key and v.key == key and self._nested(f, block):
+                return Landing(earliest, block)  # where `step` out of that inlined call stopped
             if not key and v.key:
                 key = v.key
             if v.key == key or not v.key:
@@ -342,6 +351,10 @@ class SourceMoves:
     def reverse_next(self, frame: int, block: int, key: int,
                      inner: tuple[int, int] | None = None, into: bool = False) -> Landing:
         depth, origin = self._start(frame, inner)
+        if not into and inner is None:
+            got = self._stepped_out(depth, block, origin)
+            if got is not None:
+                return got
         cur = key  # the line being left
         run_key = 0  # the previous line, once found
         best = None  # its earliest stop so far
@@ -366,7 +379,7 @@ class SourceMoves:
                     return Landing(best, block)
                 return self._out_of_frame(s, d, into)
             f = self.facts_at(s, d, pc)
-            v = self.view(f, block)
+            v = self.view(f, block, into)
             if not v.inside:
                 if best is not None:
                     return Landing(best, block)
@@ -395,6 +408,37 @@ class SourceMoves:
             cur, run_key, earliest = run_key, v.key, s
             best = s if v.stop else None
         return Landing(best if best is not None else 0, block)
+
+    def _stepped_out(self, depth: int, block: int, origin: int) -> Landing | None:
+        """Right after a call returned, still on the line that made the call: `next` through
+        that line would not stop there (its range covers the whole line), only `next` out
+        of the callee's last line did; its inverse goes back to the first stop of that
+        last line."""
+        if origin <= 0:
+            return None
+        walk = self.steps_back(origin, depth)
+        last, d, pc = next(walk)
+        if d <= depth or last != origin - 1:
+            return None
+        v = self.view(self.facts_at(origin, depth, self.s.pc_at(origin)), block)
+        if not v.inside or not v.key:
+            return None
+        for s, ds, ps in walk:
+            if ds < depth:
+                return None
+            if ds == depth:
+                if self.view(self.facts_at(s, ds, ps), block).key != v.key:
+                    return None  # the call ended its line: `next` may have come from there
+                break
+        else:
+            return None
+        f = self.facts_at(last, d, pc, walk=False)
+        if not f.lines:
+            return None  # no line information there: `next` would not have stopped in it
+        got = self.line_start(last, d, self.innermost(f), stop_at_calls=False)
+        if got is None and f.chain:
+            got = self.line_start(last, d, 0, stop_at_calls=False)
+        return got
 
     def reverse_step(self, frame: int, block: int, key: int,
                      inner: tuple[int, int] | None = None) -> Landing:
