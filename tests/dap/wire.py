@@ -111,7 +111,12 @@ class WireClient:
             self._pump(0.5)
 
     def drain_output(self) -> list[str]:
-        self._pump(0.3)
+        """Every output event so far (reading until the adapter is quiet for 0.5 s)."""
+        while True:
+            before = len(self.buf), len(self.events)
+            self._pump(0.5)
+            if (len(self.buf), len(self.events)) == before:
+                break
         out = [e["body"]["output"] for e in self.events if e["event"] == "output"]
         self.events = [e for e in self.events if e["event"] != "output"]
         return out

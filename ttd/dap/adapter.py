@@ -234,7 +234,8 @@ class Adapter:
             return
         self.first_stop_sent = True
         if self.stop_on_entry:
-            self._stopped("entry", self._need().stop_info())
+            st = self._need().stop_info()  # a trap at the start position shows as one
+            self._stopped("exception" if st.kind == "exception" else "entry", st)
         else:
             self._do_move("continue")
 
@@ -266,7 +267,7 @@ class Adapter:
         threads = self._need().threads()
         body: dict[str, Any] = {"reason": reason or self._reason(st), "allThreadsStopped": True,
                                 "threadId": threads[0][0] if threads else 1}
-        if st.description:
+        if st.description and body["reason"] != "entry":
             body["description"] = st.description
             if st.kind in ("exception", "boundary"):
                 body["text"] = st.description

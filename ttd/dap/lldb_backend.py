@@ -130,7 +130,8 @@ class LLDBBackend:
             return StopInfo("breakpoint", ids, desc)
         if reason == lldb.eStopReasonWatchpoint:
             return StopInfo("watchpoint", [int(th.GetStopReasonDataAtIndex(0))] if n else [], desc)
-        if reason in (lldb.eStopReasonException, lldb.eStopReasonSignal):
+        if reason == lldb.eStopReasonException or (  # the first stop is a SIGTRAP: not a trap
+                reason == lldb.eStopReasonSignal and n and th.GetStopReasonDataAtIndex(0) != 5):
             return StopInfo("exception", description=desc)
         if reason == getattr(lldb, "eStopReasonHistoryBoundary", -1):
             return StopInfo("boundary", description=desc)
@@ -146,14 +147,7 @@ class LLDBBackend:
         th.SetSelectedFrame(0)
         err = self.lldb.SBError()
         if kind in self._COMMANDS:
-            # ttd.lldb's reverse moves resume forwards after staging the move; a breakpoint
-            # under the pc makes LLDB step off it first, which loses the landing
-            lifted = self._lift_breakpoints(th.GetFrameAtIndex(0).GetPC()) if kind != "continue" else []
-            try:
-                self.command(self._COMMANDS[kind])
-            finally:
-                for loc in lifted:
-                    loc.SetEnabled(True)
+            self.command(self._COMMANDS[kind])
         elif kind == "next":
             th.StepOver(self.lldb.eOnlyDuringStepping, err)
         elif kind == "stepIn":
@@ -178,18 +172,6 @@ class LLDBBackend:
             self.debugger.GetCommandInterpreter().HandleCommand("thread plan discard 1", ret)
             if not ret.Succeeded():
                 return
-
-    def _lift_breakpoints(self, pc: int) -> list:
-        out = []
-        for i in range(self.target.GetNumBreakpoints()):
-            bp = self.target.GetBreakpointAtIndex(i)
-            if not bp.IsEnabled():
-                continue
-            loc = bp.FindLocationByAddress(pc)
-            if loc.IsValid() and loc.IsEnabled():
-                loc.SetEnabled(False)
-                out.append(loc)
-        return out
 
     def goto(self, position: str) -> None:
         self._thread()
@@ -302,7 +284,7 @@ class LLDBBackend:
         tc = v.GetType().GetCanonicalType().GetTypeClass()
         if tc == lldb.eTypeClassPointer:
             mem = f"{v.GetValueAsUnsigned():#x}"
-        else:
+        elif v.GetValueType() != lldb.eValueTypeConstResult:
             a = v.GetLoadAddress()
             if a != lldb.LLDB_INVALID_ADDRESS:
                 mem = f"{a:#x}"

@@ -55,9 +55,10 @@ class DapConnection:
         """Drop input up to the next header mark at or after `start`. False if none yet
         (keeps a tail that may be the start of one)."""
         i = self._buf.find(_MARK, start)
-        if i < 0:
-            keep = len(_MARK) - 1
-            del self._buf[:max(0, len(self._buf) - keep)]
+        if i < 0:  # keep only a tail that may begin the next mark
+            keep = next((k for k in range(len(_MARK) - 1, 0, -1)
+                         if self._buf.endswith(_MARK[:k])), 0)
+            del self._buf[:len(self._buf) - keep]
             return False
         del self._buf[:i]
         return True
