@@ -144,7 +144,7 @@ def parse_request(body: bytes) -> dict | ProtocolError:
                              seq, command if isinstance(command, str) else "")
     if not isinstance(command, str) or not command:
         return ProtocolError("a request needs a command", seq, "")
-    args = msg.get("arguments", {})
+    args = msg.get("arguments")
     if args is None:
         msg["arguments"] = {}
     elif not isinstance(args, dict):
