@@ -291,3 +291,33 @@ def test_tcp_serves_clients_at_once(fib_trace):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("name", ["envargs", "stdin_wc", "files"])
+def test_program_launch_passes_args_env_dirs_and_stdin(name, tmp_path):
+    from tests.support.cases import get_case
+
+    case = get_case(name)
+    launch_args = {"program": str(case.wasm_path.resolve()), "args": list(case.args),
+                   "env": dict(case.env), "out": str(tmp_path / "t.db")}
+    if case.stdin is not None:
+        (tmp_path / "in.txt").write_text(case.stdin)
+        launch_args["stdin"] = str(tmp_path / "in.txt")
+    cwd = None
+    if case.dirs:  # host paths relative to the adapter's working directory
+        launch_args["dirs"] = {host: guest for host, guest in case.dirs}
+        cwd = PROGRAMS
+    c = WireClient.stdio(cwd=cwd)
+    try:
+        c.request("initialize", {"adapterID": "ttd"})
+        c.request("launch", launch_args)
+        c.request("configurationDone")
+        assert c.event("stopped")["reason"] == "entry"
+        out = [e["body"] for e in c.events if e["event"] == "output"]
+        stdout = "".join(o["output"] for o in out if o.get("category") == "stdout")
+        assert stdout == case.expected_stdout
+        end = c.request("ttdGoto", {"step": "end"})
+        assert end["success"]
+    finally:
+        c.send("disconnect")
+        c.close()
