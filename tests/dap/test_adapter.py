@@ -23,7 +23,8 @@ class FakeBackend:
     def close(self): self.closed = True
     def stop_info(self): return self.stop
 
-    def move(self, kind):
+    def move(self, kind, frame=0):
+        self.frame = frame
         self.calls.append((kind, {b for b, on in self.enabled.items() if on}))
         self.stop = self.stops.pop(0)
 
@@ -166,6 +167,16 @@ def test_moves_and_granularity(h):
         "next", "nextInst", "stepInInst", "stepBack", "stepBackInst", "stepOut",
         "reverseStepIn", "reverseStepOut"]
     assert all(e["reason"] == "step" for e in h.events("stopped")[1:])
+
+
+def test_moves_act_on_the_frame_last_shown(h):
+    frames = h.ok("stackTrace", threadId=1)["stackFrames"]
+    h.ok("scopes", frameId=frames[1]["id"])
+    h.backend.stops = [StopInfo("step"), StopInfo("step")]
+    h.ok("stepBack", threadId=1)
+    assert h.backend.frame == 1
+    h.ok("stepBack", threadId=1)  # a stop selects the innermost frame again
+    assert h.backend.frame == 0
 
 
 def test_logpoints_print_each_hit_and_run_on(h):

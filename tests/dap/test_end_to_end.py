@@ -321,3 +321,19 @@ def test_program_launch_passes_args_env_dirs_and_stdin(name, tmp_path):
     finally:
         c.send("disconnect")
         c.close()
+
+
+def test_step_out_and_reverse_step_out_act_on_the_selected_frame(dap, fib_trace):
+    dap.start(launch(fib_trace), {FIB_C: [15]})
+    for _ in range(4):
+        dap.move("continue")  # fib(7) in fib(8) in fib(9) in fib(10)
+    dap.request("setBreakpoints", {"source": {"path": FIB_C}, "breakpoints": []})
+    frames = dap.frames()
+    assert [f["name"].split("(")[0] for f in frames[:5]] == ["fib"] * 4 + ["main"]
+    dap.request("scopes", {"frameId": frames[2]["id"]})  # the user selects fib(9)
+    dap.move("stepOut")
+    assert [f["name"].split("(")[0] for f in dap.frames()][:2] == ["fib", "main"]
+    assert dap.locals()["n"] == "10"
+    dap.request("scopes", {"frameId": dap.frames()[0]["id"]})
+    dap.move("ttdReverseStepOut")  # back to where fib(10) was called: in main
+    assert dap.where()[0][:3] == ("main", "fib.c", 39)

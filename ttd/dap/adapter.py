@@ -108,6 +108,7 @@ class Adapter:
 
     # ---- plumbing ------------------------------------------------------------------
     def _reset_handles(self) -> None:
+        self.selected_frame = 0  # the frame of the last `scopes` (a client's selection)
         self.frame_ids: dict[int, tuple[int, int]] = {}  # frameId -> (thread, index)
         self.var_refs: dict[int, Any] = {}  # ref -> ("scope", frame, kind) | VarInfo
         self.var_lists: dict[int, list[VarInfo]] = {}
@@ -305,7 +306,7 @@ class Adapter:
                 backend.enable_breakpoint(bp, False)
         try:
             for _ in range(MAX_LOG_HITS):
-                backend.move(kind)
+                backend.move(kind, self.selected_frame)
                 st = backend.stop_info()
                 if not (running and self._log_hits(st)):
                     break
@@ -532,6 +533,7 @@ class Adapter:
 
     def req_scopes(self, args: dict) -> dict:
         frame = self._frame_index(_want(args, "frameId", int))
+        self.selected_frame = frame
         return {"scopes": [
             {"name": "Locals", "presentationHint": "locals", "expensive": False,
              "variablesReference": self._ref(("scope", frame, "locals"))},

@@ -142,9 +142,14 @@ class LLDBBackend:
                  "stepBackInst": "reverse-stepi", "reverseContinue": "reverse-continue",
                  "reverseStepIn": "reverse-step", "reverseStepOut": "reverse-finish"}
 
-    def move(self, kind: str) -> None:
+    def move(self, kind: str, frame: int = 0) -> None:
+        """`frame`: the frame the user selected; stepOut and the reverse source-level moves
+        act on it (as ttd.lldb's commands on LLDB's selected frame), the others on frame 0."""
         th = self._thread()
-        th.SetSelectedFrame(0)
+        if kind in ("stepOut", "stepBack", "reverseStepIn", "reverseStepOut"):
+            th.SetSelectedFrame(self._frame(frame).GetFrameID())
+        else:
+            th.SetSelectedFrame(0)
         err = self.lldb.SBError()
         if kind in self._COMMANDS:
             self.command(self._COMMANDS[kind])
@@ -153,7 +158,7 @@ class LLDBBackend:
         elif kind == "stepIn":
             th.StepInto()
         elif kind == "stepOut":
-            th.StepOut(err)
+            th.StepOutOfFrame(th.GetSelectedFrame(), err)
         elif kind in ("nextInst", "stepInInst"):
             th.StepInstruction(kind == "nextInst", err)
         else:
