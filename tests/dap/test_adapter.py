@@ -179,6 +179,13 @@ def test_moves_act_on_the_frame_last_shown(h):
     assert h.backend.frame == 0
 
 
+def test_a_move_that_fails_midway_still_ends_in_a_stop(h):
+    h.backend.stops = []  # the move raises (IndexError: an unexpected failure)
+    h.ok("next", threadId=1)
+    assert "ttd: pop from empty list" in h.events("output")[-1]["output"]
+    assert len(h.events("stopped")) == 2  # the entry, and the resync after the failure
+
+
 def test_logpoints_print_each_hit_and_run_on(h):
     h.backend.values = {"i": 0}
     h.ok("setBreakpoints", source={"path": "a.c"}, breakpoints=[

@@ -337,3 +337,46 @@ def test_step_out_and_reverse_step_out_act_on_the_selected_frame(dap, fib_trace)
     dap.request("scopes", {"frameId": dap.frames()[0]["id"]})
     dap.move("ttdReverseStepOut")  # back to where fib(10) was called: in main
     assert dap.where()[0][:3] == ("main", "fib.c", 39)
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def _gone(pid: int, timeout: float = 20) -> bool:
+    import os
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("how", ["disconnect", "sigterm"])
+def test_the_server_ends_with_the_adapter(fib_trace, how):
+    c = WireClient.stdio()
+    try:
+        c.start(launch(fib_trace))
+        servers = _children(c.proc.pid)
+        assert len(servers) == 1
+        if how == "disconnect":
+            c.request("disconnect")
+        else:
+            c.proc.terminate()
+        assert c.proc.wait(timeout=30) == 0
+        assert _gone(servers[0])
+    finally:
+        c.close()
+    assert b"Traceback" not in c.proc.stderr.read()

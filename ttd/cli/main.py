@@ -318,6 +318,9 @@ def cmd_serve(a: argparse.Namespace) -> int:
 
 def cmd_dap(a: argparse.Namespace) -> int:
     """The Debug Adapter Protocol on stdio, or for clients that connect to --port."""
+    # a client ends an adapter with SIGTERM: unwind, so that its LLDB and server end too
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if a.port is None:
         if a.host is not None:
             raise CliError("--host goes with --port", EXIT_USAGE)

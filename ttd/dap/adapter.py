@@ -6,6 +6,7 @@ frame ids, variablesReference handles, source mapping). No I/O: messages go out 
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,10 @@ MOVES = {"continue": "continue", "next": "next", "stepIn": "stepIn", "stepOut": 
 INSTRUCTION_MOVES = {"next": "nextInst", "stepIn": "stepInInst", "stepBack": "stepBackInst",
                      "ttdReverseStepIn": "stepBackInst"}
 MAX_LOG_HITS = 100_000
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 class RequestError(Exception):
@@ -134,8 +139,21 @@ class Adapter:
         if after is not None:
             try:
                 after(req.get("arguments") or {})
-            except (RequestError, BackendError) as e:
-                self.event("output", {"category": "stderr", "output": f"ttd: {e}\n"})
+            except Exception as e:  # answered already: the failure is told as output
+                if os.environ.get("TTD_DEBUG") and not isinstance(e, (RequestError, BackendError)):
+                    raise
+                self.event("output", {"category": "stderr", "output": f"ttd: {_one_line(e)}\n"})
+                self._resync_stop()
+
+    def _resync_stop(self) -> None:
+        """After a move that failed midway: a stopped event where the program now is, so
+        the client does not wait for one."""
+        if self.backend is None or not self.first_stop_sent:
+            return
+        try:
+            self._stopped(None, self.backend.stop_info())
+        except Exception:
+            pass
 
     def _need(self) -> Backend:
         if self.backend is None:

@@ -34,12 +34,24 @@ def _lldb():
     return lldb
 
 
+def _die_with_parent() -> None:
+    """In the server's process (Linux): end when the adapter ends, however it ends."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def start_server(trace: Path, at: str, timeout: float = 120.0) -> tuple[subprocess.Popen, int]:
     """`ttd serve TRACE --port 0 --at AT` (opens the trace read-only); (process, port)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "ttd.cli.main", "serve", "--port", "0", "--at", at, "--quiet",
          str(trace)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, errors="replace")
+        text=True, errors="replace",
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     errors: deque[str] = deque(maxlen=20)
 
     def drain(stream, keep):
