@@ -72,6 +72,8 @@ def test_waiting_for_an_event_that_never_comes_times_out():
         c.request("next", {"threadId": 1})
         c.request("next", {"threadId": 1})
         assert [c.wait_event("stopped")["body"]["reason"] for _ in range(2)] == ["step", "step"]
+        c.request("continue", {"threadId": 1})
+        assert c.wait_event(["exited", "terminated"])["event"] == "terminated"
 
 
 def test_port_mode():

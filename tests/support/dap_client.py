@@ -158,8 +158,11 @@ class DAPClient:
         """The response body; DAPError with the adapter's message on an error response."""
         return self.response(self.request_async(command, arguments, timeout), command)
 
-    def wait_event(self, name: str, timeout: float | None = None) -> dict:
-        """The oldest `name` event not yet taken (waiting up to `timeout` s for one)."""
+    def wait_event(self, name: str | Sequence[str], timeout: float | None = None) -> dict:
+        """The oldest `name` event (or of any name of a list) not yet taken, waiting up to
+        `timeout` s for one."""
+        if not isinstance(name, str):
+            name = list(name)
         t = self.timeout if timeout is None else timeout
         return self.result(self.send("wait_event", event=name, timeout=int(t * 1000)),
                            timeout=t)["event"]
@@ -241,6 +244,18 @@ class DAPClient:
         else:
             raise AssertionError(f"no {scope!r} scope in frame {frame_id}")
         return {v["name"]: v["value"] for v in self.children(ref)}
+
+    def all_variables(self, frame_id: int) -> dict[str, str]:
+        """name -> value over every non-expensive scope of a frame (arguments, locals, ...),
+        as LLDB's `frame variable` lists them; registers and globals scopes are left out."""
+        out: dict[str, str] = {}
+        for s in self.scopes(frame_id):
+            if s.get("expensive") or s.get("presentationHint") == "registers" \
+                    or s["name"].lower().startswith(("register", "global", "static")):
+                continue
+            for v in self.children(s["variablesReference"]):
+                out[v["name"]] = v["value"]
+        return out
 
     def children(self, ref: int) -> list[dict]:
         return self.request("variables", {"variablesReference": ref})["variables"]

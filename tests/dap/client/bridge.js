@@ -11,7 +11,7 @@
 //   {"op": "request", "command", "arguments", "timeout"}  -> {"response": <the whole response>}
 //        (a response with success=false is ok=true too: the caller decides what an error means)
 //   {"op": "wait_event", "event", "timeout"}  -> {"event": ...}: the oldest event of that type
-//        not yet taken (events are buffered from the start, so none is missed between requests)
+//        (or of any type of a list) not yet taken (events are buffered from the start, so none is missed between requests)
 //   {"op": "events"}   -> {"events": [...]}: every event received so far, taken or not
 //   {"op": "stderr"}   -> {"stderr": "..."}: what the adapter wrote on stderr (stdio mode)
 //   {"op": "stop"}     -> disconnect, stop the adapter, then exit
@@ -71,7 +71,7 @@ client.emit = (name, ev) => {
   if (ev && ev.type === 'event') {
     events.push(ev);
     for (let i = 0; i < waiters.length; i++) {
-      if (waiters[i].name === name) {
+      if (waiters[i].names.includes(name)) {
         const w = waiters.splice(i, 1)[0];
         taken.add(events.length - 1);
         w.resolve(ev);
@@ -83,18 +83,19 @@ client.emit = (name, ev) => {
 };
 
 function waitEvent(name, timeoutMs) {
+  const names = Array.isArray(name) ? name : [name];
   for (let i = 0; i < events.length; i++) {
-    if (!taken.has(i) && events[i].event === name) {
+    if (!taken.has(i) && names.includes(events[i].event)) {
       taken.add(i);
       return Promise.resolve(events[i]);
     }
   }
   return new Promise((resolve, reject) => {
-    const w = { name, resolve: (ev) => { clearTimeout(w.timer); resolve(ev); } };
+    const w = { names, resolve: (ev) => { clearTimeout(w.timer); resolve(ev); } };
     w.timer = setTimeout(() => {
       const at = waiters.indexOf(w);
       if (at >= 0) waiters.splice(at, 1);
-      reject(new Error(`no event '${name}' received after ${timeoutMs} ms`));
+      reject(new Error(`no event '${names.join("' or '")}' received after ${timeoutMs} ms`));
     }, timeoutMs);
     waiters.push(w);
   });

@@ -1,0 +1,29 @@
+"""Traces the DAP end-to-end tests debug, recorded once per session through `ttd record`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.cases import get_case
+from tests.support.dap_client import require_node
+from tests.support.recording import record_case
+
+SRC = Path(__file__).resolve().parents[1] / "programs" / "src"
+
+
+@pytest.fixture(scope="session")
+def dap_traces(tmp_path_factory) -> dict[str, Path]:
+    require_node()
+    out = {}
+    for name in ("fib_arg", "trap", "wild"):
+        rec = record_case(get_case(name), tmp_path_factory.mktemp(f"dap-{name}") / "t.db")
+        assert rec.trace.is_file(), rec.stderr
+        out[name] = rec.trace
+    return out
+
+
+def src(name: str) -> str:
+    """The absolute path of a test program's source, as an editor would send it."""
+    return str(SRC / name)
