@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.cases import get_case
 from tests.support.dap_client import require_node
-from tests.support.recording import record_case
+from tests.support.recording import record, record_case
 
 SRC = Path(__file__).resolve().parents[1] / "programs" / "src"
 
@@ -21,6 +21,11 @@ def dap_traces(tmp_path_factory) -> dict[str, Path]:
         rec = record_case(get_case(name), tmp_path_factory.mktemp(f"dap-{name}") / "t.db")
         assert rec.trace.is_file(), rec.stderr
         out[name] = rec.trace
+    # read data breakpoints need the loads' addresses: `ttd record --reads`
+    rec = record(get_case("wild").wasm_path.resolve(),
+                 tmp_path_factory.mktemp("dap-wild-reads") / "t.db", extra=["--reads"])
+    assert rec.trace.is_file(), rec.stderr
+    out["wild_reads"] = rec.trace
     return out
 
 

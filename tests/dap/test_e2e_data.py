@@ -56,7 +56,7 @@ def test_data_breakpoint_backwards_lands_on_the_wild_write(dap_traces):
 
 def test_read_data_breakpoint_forwards(dap_traces):
     with DAPClient() as c:
-        c.launch(trace=str(dap_traces["wild"]), breakpoints={src("wild.c"): [36]},
+        c.launch(trace=str(dap_traces["wild_reads"]), breakpoints={src("wild.c"): [36]},
                  stop_reason="entry")
         c.stopped_after("continue")
         data_id = _total_data_id(c, "read")
