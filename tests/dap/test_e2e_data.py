@@ -48,10 +48,15 @@ def test_data_breakpoint_backwards_lands_on_the_wild_write(dap_traces):
         assert c.where() == ("wild.c", 21)
         assert c.stack(1)[0]["name"] == "accumulate"
         assert c.variables()["value"] == "80"
-        # and forwards again: the wild write
+        # forwards again: first that same write (stopping right after it), then the wild one
         ev = c.stopped_after("continue")
         assert ev["body"]["reason"] == "data breakpoint", ev
-        assert c.where() == ("wild.c", 28) and c.variables()["i"] == "8"
+        assert c.stack(1)[0]["name"] == "accumulate" and c.variables()["value"] == "80"
+        ev = c.stopped_after("continue")
+        assert ev["body"]["reason"] == "data breakpoint", ev
+        # right after the store: still line 28, or already the loop's i++ on line 27
+        assert c.stack(1)[0]["name"] == "scale" and c.where() in (("wild.c", 27), ("wild.c", 28))
+        assert c.variables()["i"] == "8"
 
 
 def test_read_data_breakpoint_forwards(dap_traces):

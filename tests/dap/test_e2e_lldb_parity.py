@@ -35,8 +35,9 @@ def _lldb_hits(trace: Path, line: int) -> list[list[tuple]]:
             assert stop.reason == "breakpoint", stop
             frames = []
             for i, f in enumerate(stop.frames):
-                frames.append((f.function, Path(f.file).name if f.file else None, f.line,
-                               s.variables(i)))
+                # a frame without line information: LLDB has no line, DAP says line 0
+                frames.append((f.function, Path(f.file).name if f.file else None,
+                               f.line or 0, s.variables(i)))
             out.append(frames)
     return out
 

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -198,7 +199,7 @@ class DAPClient:
         launch_args.setdefault("type", "ttd")
         launch_args.setdefault("request", "launch")
         ident = self.request_async("launch", launch_args)
-        self.wait_event("initialized")
+        self._initialized_or_failed_launch(ident)
         for path, lines in (breakpoints or {}).items():
             self.set_breakpoints(path, lines)
         if function_breakpoints:
@@ -211,6 +212,23 @@ class DAPClient:
         ev = self.wait_event("stopped")
         assert ev["body"]["reason"] == stop_reason, ev
         return ev
+
+    def _initialized_or_failed_launch(self, launch: int) -> None:
+        """Wait for `initialized`; a launch that fails instead raises its DAPError at once."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.wait_event("initialized", timeout=0.25)
+                return
+            except BridgeError:
+                if time.monotonic() > deadline:
+                    raise
+            q = self._pending[launch]
+            if not q.empty():
+                msg = q.get()
+                q.put(msg)  # response() collects it again
+                if not (msg.get("ok") and msg["response"].get("success")):
+                    self.response(launch, "launch")
 
     def set_breakpoints(self, path: str, lines: Sequence[int | dict]) -> list[dict]:
         bps = [b if isinstance(b, dict) else {"line": b} for b in lines]
