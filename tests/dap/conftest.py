@@ -1,47 +1,34 @@
+"""Traces the DAP end-to-end tests debug, recorded once per session through `ttd record`."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tests.support.lldb_session import require_lldb
-from tests.support.recording import record
+from tests.support.cases import get_case
+from tests.support.dap_client import require_node
+from tests.support.recording import record, record_case
 
-PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
-SRC = str(PROGRAMS / "src")
-
-
-def _record(factory, name: str, args=()) -> Path:
-    require_lldb()
-    rec = record(PROGRAMS / f"{name}.wasm", factory.mktemp(name) / f"{name}.db", list(args))
-    assert rec.trace.exists(), rec.stderr
-    return rec.trace
+SRC = Path(__file__).resolve().parents[1] / "programs" / "src"
 
 
 @pytest.fixture(scope="session")
-def fib_trace(tmp_path_factory) -> Path:
-    return _record(tmp_path_factory, "fib")
+def dap_traces(tmp_path_factory) -> dict[str, Path]:
+    require_node()
+    out = {}
+    for name in ("fib_arg", "trap", "wild"):
+        rec = record_case(get_case(name), tmp_path_factory.mktemp(f"dap-{name}") / "t.db")
+        assert rec.trace.is_file(), rec.stderr
+        out[name] = rec.trace
+    # read data breakpoints need the loads' addresses: `ttd record --reads`
+    rec = record(get_case("wild").wasm_path.resolve(),
+                 tmp_path_factory.mktemp("dap-wild-reads") / "t.db", extra=["--reads"])
+    assert rec.trace.is_file(), rec.stderr
+    out["wild_reads"] = rec.trace
+    return out
 
 
-@pytest.fixture(scope="session")
-def trap_trace(tmp_path_factory) -> Path:
-    return _record(tmp_path_factory, "trap")
-
-
-@pytest.fixture
-def dap():
-    from tests.dap.wire import WireClient
-
-    c = WireClient.stdio()
-    yield c
-    try:
-        c.send("disconnect")
-    except OSError:
-        pass
-    c.close()
-
-
-def launch(trace: Path, **extra) -> dict:
-    """A launch configuration whose DWARF names (src/x.c) map to tests/programs/src."""
-    return {"type": "ttd", "request": "launch", "trace": str(trace),
-            "sourceMap": {"src": SRC}, **extra}
+def src(name: str) -> str:
+    """The absolute path of a test program's source, as an editor would send it."""
+    return str(SRC / name)

@@ -9,13 +9,40 @@ import time
 
 import pytest
 
-from tests.dap.conftest import PROGRAMS, SRC, launch
-from tests.dap.wire import WireClient
-from tests.support.lldb_session import LLDBSession
-from tests.support.recording import TTD
+from tests.dap.wire import PROGRAMS, SRC, WireClient, launch
+from tests.support.lldb_session import LLDBSession, require_lldb
+from tests.support.recording import TTD, record
 from tests.support.serve import ttd_serve
 
 FIB_C = f"{SRC}/fib.c"
+
+
+def _record(factory, name: str, args=()):
+    require_lldb()
+    rec = record(PROGRAMS / f"{name}.wasm", factory.mktemp(name) / f"{name}.db", list(args))
+    assert rec.trace.exists(), rec.stderr
+    return rec.trace
+
+
+@pytest.fixture(scope="module")
+def fib_trace(tmp_path_factory):
+    return _record(tmp_path_factory, "fib")
+
+
+@pytest.fixture(scope="module")
+def trap_trace(tmp_path_factory):
+    return _record(tmp_path_factory, "trap")
+
+
+@pytest.fixture
+def dap():
+    c = WireClient.stdio()
+    yield c
+    try:
+        c.send("disconnect")
+    except OSError:
+        pass
+    c.close()
 
 
 def _fib(n: int) -> int:

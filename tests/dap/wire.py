@@ -8,9 +8,19 @@ import select
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.support.recording import TTD
+
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
+SRC = str(PROGRAMS / "src")
+
+
+def launch(trace: Path, **extra) -> dict:
+    """A launch configuration whose DWARF names (src/x.c) map to tests/programs/src."""
+    return {"type": "ttd", "request": "launch", "trace": str(trace),
+            "sourceMap": {"src": SRC}, **extra}
 
 
 class DapError(Exception):
