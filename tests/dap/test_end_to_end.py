@@ -36,6 +36,7 @@ def trap_trace(tmp_path_factory):
 
 @pytest.fixture
 def dap():
+    require_lldb()
     c = WireClient.stdio()
     yield c
     try:
@@ -295,6 +296,7 @@ def test_program_launch_records_then_debugs(dap, tmp_path):
 
 
 def test_program_launch_failure_is_one_line(tmp_path):
+    require_lldb()
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(b"not wasm at all")
     c = WireClient.stdio()
@@ -335,6 +337,7 @@ def test_tcp_serves_clients_at_once(fib_trace):
 def test_program_launch_passes_args_env_dirs_and_stdin(name, tmp_path):
     from tests.support.cases import get_case
 
+    require_lldb()
     case = get_case(name)
     launch_args = {"program": str(case.wasm_path.resolve()), "args": list(case.args),
                    "env": dict(case.env), "out": str(tmp_path / "t.db")}
