@@ -227,6 +227,9 @@ class Adapter:
             except (RequestError, BackendError) as e:
                 self.event("output", {"category": "stderr", "output": f"ttd: {e}\n"})
         self.pending.clear()
+        # before the launch's response: clients wait for either first, and some read only
+        # events while they wait for this one
+        self.event("initialized", None)
 
     @staticmethod
     def _check_program_args(args: dict) -> None:
@@ -242,7 +245,6 @@ class Adapter:
         _want(args, "out", str, False)
 
     def after_launch(self, args: dict) -> None:
-        self.event("initialized", None)
         self._maybe_first_stop()
 
     def req_configurationDone(self, args: dict) -> None:
