@@ -283,11 +283,8 @@ def test_malformed_requests_get_errors_and_the_adapter_keeps_serving(dap, fib_tr
 
 def test_program_launch_records_then_debugs(dap, tmp_path):
     dap.request("initialize", {"adapterID": "ttd"})
-    dap.request("launch", {"program": str(PROGRAMS / "fib.wasm"), "args": ["6"],
-                           "out": str(tmp_path / "f.db"), "sourceMap": {"src": SRC}})
-    dap.event("initialized")
-    dap.request("configurationDone")
-    assert dap.event("stopped")["reason"] == "entry"
+    assert dap.start({"program": str(PROGRAMS / "fib.wasm"), "args": ["6"],
+                      "out": str(tmp_path / "f.db"), "sourceMap": {"src": SRC}})["reason"] == "entry"
     out = "".join(dap.drain_output())
     assert "fib(6) = 8" in out and (tmp_path / "f.db").exists()
     dap.request("setFunctionBreakpoints", {"breakpoints": [{"name": "fib"}]})
@@ -350,10 +347,7 @@ def test_program_launch_passes_args_env_dirs_and_stdin(name, tmp_path):
         cwd = PROGRAMS
     c = WireClient.stdio(cwd=cwd)
     try:
-        c.request("initialize", {"adapterID": "ttd"})
-        c.request("launch", launch_args)
-        c.request("configurationDone")
-        assert c.event("stopped")["reason"] == "entry"
+        assert c.start(launch_args)["reason"] == "entry"
         out = [e["body"] for e in c.events if e["event"] == "output"]
         stdout = "".join(o["output"] for o in out if o.get("category") == "stdout")
         assert stdout == case.expected_stdout
@@ -435,11 +429,8 @@ def test_without_a_source_map_the_breakpoint_path_names_the_file(dap, fib_trace)
 
 
 def test_program_launch_finds_sources_beside_the_program(dap, tmp_path):
-    dap.request("initialize", {"adapterID": "ttd"})
-    dap.request("launch", {"program": str(PROGRAMS / "fib.wasm"), "args": ["3"],
-                           "out": str(tmp_path / "f.db")})
-    dap.request("configurationDone")
-    dap.event("stopped")
+    dap.start({"program": str(PROGRAMS / "fib.wasm"), "args": ["3"],
+               "out": str(tmp_path / "f.db")})
     dap.request("setFunctionBreakpoints", {"breakpoints": [{"name": "fib"}]})
     dap.move("continue")
     assert dap.frames()[0]["source"]["path"] == FIB_C  # src/fib.c, beside fib.wasm

@@ -136,12 +136,15 @@ class WireClient:
         """initialize, launch, (breakpoints), configurationDone: the first stopped event."""
         self.request("initialize", {"adapterID": "ttd", "linesStartAt1": True,
                                     "columnsStartAt1": True, "pathFormat": "path"})
-        self.request("launch", launch)
+        seq = self.send("launch", launch)  # answered after configurationDone
         self.event("initialized")
         for path, lines in (breakpoints or {}).items():
             self.request("setBreakpoints", {"source": {"path": path},
                                             "breakpoints": [{"line": n} for n in lines]})
         self.request("configurationDone")
+        r = self.response(seq)
+        if not r["success"]:
+            raise DapError(f"launch failed: {r.get('message')}")
         return self.event("stopped")
 
     def move(self, command: str, **args) -> dict:

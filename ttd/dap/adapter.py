@@ -109,6 +109,7 @@ class Adapter:
         self.func_bp_ids: list[int] = []
         self.watch_ids: list[int] = []
         self.pending: list[dict] = []  # breakpoint requests before launch
+        self._launch_reply: tuple[dict, object] | None = None
         self.learned: dict[str, str] = {}  # DWARF name -> the path a client set breakpoints by
         self.search_dirs: list[Path] = [Path.cwd()]  # where relative DWARF names may be
         self._reset_handles()
@@ -133,7 +134,15 @@ class Adapter:
             if fn is None:
                 raise RequestError(f"unknown command '{cmd[:64]}'")
             body = fn(req.get("arguments") or {})
+            if cmd == "launch" and not self.configured:
+                # answered after configurationDone's response, as many adapters do: clients
+                # that read responses in order then find each where they look for it
+                self._launch_reply = (req, body)
+                return
             self.respond(req, body, True, None)
+            if cmd == "configurationDone" and self._launch_reply is not None:
+                self.respond(self._launch_reply[0], self._launch_reply[1], True, None)
+                self._launch_reply = None
         except (RequestError, BackendError) as e:
             self.respond(req, None, False, str(e) or type(e).__name__)
             return
@@ -244,7 +253,7 @@ class Adapter:
         _want(args, "stdin", str, False)
         _want(args, "out", str, False)
 
-    def after_launch(self, args: dict) -> None:
+    def after_launch(self, args: dict) -> None:  # (configurationDone came first)
         self._maybe_first_stop()
 
     def req_configurationDone(self, args: dict) -> None:
