@@ -1,0 +1,20 @@
+"""Launch with `program`: `ttd dap` records the run first, then debugs the new trace."""
+
+from __future__ import annotations
+
+from tests.dap.conftest import src
+from tests.support.cases import get_case
+from tests.support.dap_client import DAPClient
+from tests.support.recording import info_json
+
+
+def test_record_then_debug(tmp_path):
+    out = tmp_path / "fib7.db"
+    with DAPClient() as c:
+        c.launch(program=str(get_case("fib").wasm_path.resolve()), args=["7"], out=str(out),
+                 breakpoints={src("fib.c"): [40]}, stop_reason="entry")
+        assert out.is_file()
+        assert c.stopped_after("continue")["body"]["reason"] == "breakpoint"
+        assert c.variables()["result"] == "13"  # fib(7)
+        assert c.variables()["n"] == "7"
+    assert info_json(out)["steps"] > 1000
