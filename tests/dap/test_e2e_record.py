@@ -14,6 +14,8 @@ def test_record_then_debug(tmp_path):
         c.launch(program=str(get_case("fib").wasm_path.resolve()), args=["7"], out=str(out),
                  breakpoints={src("fib.c"): [40]}, stop_reason="entry")
         assert out.is_file()
+        # what the program printed while it was recorded, in the Debug Console
+        assert "fib(7) = 13\n" in c.outputs("stdout")
         assert c.stopped_after("continue")["body"]["reason"] == "breakpoint"
         assert c.variables()["result"] == "13"  # fib(7)
         assert c.variables()["n"] == "7"
