@@ -316,6 +316,39 @@ def cmd_serve(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dap(a: argparse.Namespace) -> int:
+    """The Debug Adapter Protocol on stdio, or for clients that connect to --port."""
+    # a client ends an adapter with SIGTERM: unwind, so that its LLDB and server end too
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if a.port is None:
+        if a.host is not None:
+            raise CliError("--host goes with --port", EXIT_USAGE)
+        from ttd.dap.stdio import serve_stdio
+
+        serve_stdio()
+        return 0
+    from ttd.dap.tcp import serve_tcp
+    from ttd.server.tcp import listen
+
+    host = a.host or "127.0.0.1"
+    try:
+        sock = listen(host, a.port)
+    except OSError as e:
+        raise CliError(f"cannot listen on {host}:{a.port}: {e.strerror or e}")
+    _warn_if_exposed(sock)
+
+    def announce(h, port):
+        print(f"ttd dap: listening on {h}:{port}", flush=True)
+    try:
+        serve_tcp(sock, announce)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
 def _warn_if_exposed(sock) -> None:
     """One line on stderr when the server listens where other machines can reach it."""
     from ttd.server.tcp import exposure_warning
@@ -646,6 +679,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db", metavar="URL", help=_DB_HELP)
     s.add_argument("trace")
     s.set_defaults(func=cmd_serve)
+
+    d = sub.add_parser("dap", help="a Debug Adapter Protocol server (stdio, or --port for TCP)")
+    d.add_argument("--port", type=_port, default=None,
+                   help="serve DAP clients on this TCP port instead of stdio (0 picks a free one)")
+    d.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    d.set_defaults(func=cmd_dap)
 
     q = sub.add_parser("query", help="who wrote this, every call of a function, a step")
     q.add_argument("--db", metavar="URL", help=_DB_HELP)

@@ -1,0 +1,1 @@
+"""`ttd dap`: the Debug Adapter Protocol over LLDB connected to ttd's replay server."""
