@@ -178,6 +178,8 @@ def measure(trace: Path, samples: int, seed: int = 1) -> dict:
     def note(kind: str, dt: float, ev: dict) -> None:
         times[kind].append(dt)
         why = ev["body"].get("reason", "?")
+        if ev["body"].get("description") == "history boundary":
+            why = "end of the recording"  # e.g. no earlier hit than the first one
         reasons[kind][why] = reasons[kind].get(why, 0) + 1
     try:
         t = time.perf_counter()
