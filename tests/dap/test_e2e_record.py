@@ -20,3 +20,11 @@ def test_record_then_debug(tmp_path):
         assert c.variables()["result"] == "13"  # fib(7)
         assert c.variables()["n"] == "7"
     assert info_json(out)["steps"] > 1000
+
+
+def test_stop_on_entry_false_runs_to_the_first_breakpoint(dap_traces):
+    with DAPClient() as c:
+        ev = c.launch(trace=str(dap_traces["fib_arg"]), stopOnEntry=False,
+                      breakpoints={src("fib.c"): [15]}, stop_reason="breakpoint")
+        assert c.where() == ("fib.c", 15) and c.variables()["n"] == "12"
+        assert ev["body"]["hitBreakpointIds"]
