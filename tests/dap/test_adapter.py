@@ -40,7 +40,7 @@ class FakeBackend:
         bid = len(self.bps) + 1
         self.bps[bid] = (path, line, cond, ignore)
         self.enabled[bid] = True
-        return bid, line < 100, line + 1
+        return bid, line < 100, line + 1, "src/a.c"
 
     def break_function(self, name, cond, ignore):
         bid = len(self.bps) + 1
@@ -72,7 +72,10 @@ class FakeBackend:
 
     def command(self, text): return f"ran {text}"
     def read_memory(self, addr, n): return bytes(range(n))
-    def disassemble(self, addr, off, count): return []
+    def disassemble(self, addr, off, count):
+        from ttd.dap.backend import Instruction
+        return [Instruction(0x40 + k, f"op{k}", "00") if 0 <= k < 2 else None
+                for k in range(off, off + count)]
 
 
 class Harness:
@@ -125,6 +128,21 @@ def test_launch_then_entry_stop_and_the_source_map(h):
     assert "source" not in frames[1] and frames[1]["presentationHint"] == "subtle"
     h.ok("setBreakpoints", source={"path": "/home/me/proj/src/a.c"}, breakpoints=[{"line": 4}])
     assert h.backend.bps[1][:2] == ("src/a.c", 4)
+
+
+def test_a_breakpoint_path_names_the_file_it_resolved_in(tmp_path, monkeypatch):
+    h = Harness()
+    (tmp_path / "t.db").write_bytes(b"")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.c").write_text("")
+    h.ok("launch", trace=str(tmp_path / "t.db"))
+    h.ok("configurationDone")
+    h.adapter.search_dirs = [tmp_path]
+    # no sourceMap: a relative DWARF name found on disk shows as that file
+    assert h.ok("stackTrace", threadId=1)["stackFrames"][0]["source"]["path"] == str(
+        tmp_path / "src" / "a.c")
+    h.ok("setBreakpoints", source={"path": "/client/view/a.c"}, breakpoints=[{"line": 4}])
+    assert h.ok("stackTrace", threadId=1)["stackFrames"][0]["source"]["path"] == "/client/view/a.c"
 
 
 def test_set_breakpoints_replaces_the_file_and_reports_lines(h):
@@ -254,8 +272,11 @@ def test_memory(h):
     got = h.ok("readMemory", memoryReference="0x10", offset=2, count=4)
     assert got["address"] == "0x12" and base64.b64decode(got["data"]) == bytes(range(4))
     assert not h("readMemory", memoryReference="zz", count=1)[2]
-    ins = h.ok("disassemble", memoryReference="0x40", instructionCount=3)["instructions"]
-    assert len(ins) == 3 and all(i["presentationHint"] == "invalid" for i in ins)
+    ins = h.ok("disassemble", memoryReference="0x40", instructionOffset=-2,
+               instructionCount=6)["instructions"]
+    assert [(i["address"], i["instruction"]) for i in ins] == [
+        ("0x3e", ""), ("0x3f", ""), ("0x40", "op0"), ("0x41", "op1"), ("0x42", ""), ("0x43", "")]
+    assert [i.get("presentationHint") for i in ins] == ["invalid"] * 2 + [None] * 2 + ["invalid"] * 2
 
 
 @pytest.mark.parametrize("command,args,why", [

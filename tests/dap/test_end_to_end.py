@@ -36,6 +36,7 @@ def trap_trace(tmp_path_factory):
 
 @pytest.fixture
 def dap():
+    require_lldb()
     c = WireClient.stdio()
     yield c
     try:
@@ -226,6 +227,17 @@ def test_evaluate_repl_memory_and_disassembly(dap, fib_trace):
     ins = dap.request("disassemble", {"memoryReference": pc, "instructionOffset": -2,
                                       "instructionCount": 5})["body"]["instructions"]
     assert len(ins) == 5 and ins[2]["address"] == pc and ins[2]["instruction"]
+    assert ins[2]["location"]["path"] == FIB_C
+    # a window wider than the function: placeholders around it, addresses still in order
+    ins = dap.request("disassemble", {"memoryReference": pc, "instructionOffset": -200,
+                                      "instructionCount": 400})["body"]["instructions"]
+    assert len(ins) == 400 and ins[200]["address"] == pc
+    hints = [i.get("presentationHint") for i in ins]
+    assert hints[0] == "invalid" and hints[-1] == "invalid" and hints[200] is None
+    real = [i for i in ins if i.get("presentationHint") != "invalid"]
+    assert 10 < len(real) < 200  # fib, and only fib
+    addrs = [int(i["address"], 16) for i in ins]
+    assert addrs == sorted(addrs) and len(set(addrs)) == 400
 
 
 def test_goto_and_when(dap, fib_trace):
@@ -284,6 +296,7 @@ def test_program_launch_records_then_debugs(dap, tmp_path):
 
 
 def test_program_launch_failure_is_one_line(tmp_path):
+    require_lldb()
     bad = tmp_path / "bad.wasm"
     bad.write_bytes(b"not wasm at all")
     c = WireClient.stdio()
@@ -324,6 +337,7 @@ def test_tcp_serves_clients_at_once(fib_trace):
 def test_program_launch_passes_args_env_dirs_and_stdin(name, tmp_path):
     from tests.support.cases import get_case
 
+    require_lldb()
     case = get_case(name)
     launch_args = {"program": str(case.wasm_path.resolve()), "args": list(case.args),
                    "env": dict(case.env), "out": str(tmp_path / "t.db")}
@@ -407,3 +421,25 @@ def test_the_server_ends_with_the_adapter(fib_trace, how):
     finally:
         c.close()
     assert b"Traceback" not in c.proc.stderr.read()
+
+
+def test_without_a_source_map_the_breakpoint_path_names_the_file(dap, fib_trace):
+    trace = {"type": "ttd", "request": "launch", "trace": str(fib_trace)}
+    dap.start(trace, {FIB_C: [15]})
+    dap.move("continue")
+    frame = dap.frames()[0]
+    assert frame["source"]["path"] == FIB_C
+    ins = dap.request("disassemble", {"memoryReference": frame["instructionPointerReference"],
+                                      "instructionCount": 2})["body"]["instructions"]
+    assert ins[0]["location"]["path"] == FIB_C
+
+
+def test_program_launch_finds_sources_beside_the_program(dap, tmp_path):
+    dap.request("initialize", {"adapterID": "ttd"})
+    dap.request("launch", {"program": str(PROGRAMS / "fib.wasm"), "args": ["3"],
+                           "out": str(tmp_path / "f.db")})
+    dap.request("configurationDone")
+    dap.event("stopped")
+    dap.request("setFunctionBreakpoints", {"breakpoints": [{"name": "fib"}]})
+    dap.move("continue")
+    assert dap.frames()[0]["source"]["path"] == FIB_C  # src/fib.c, beside fib.wasm

@@ -109,6 +109,8 @@ class Adapter:
         self.func_bp_ids: list[int] = []
         self.watch_ids: list[int] = []
         self.pending: list[dict] = []  # breakpoint requests before launch
+        self.learned: dict[str, str] = {}  # DWARF name -> the path a client set breakpoints by
+        self.search_dirs: list[Path] = [Path.cwd()]  # where relative DWARF names may be
         self._reset_handles()
 
     # ---- plumbing ------------------------------------------------------------------
@@ -214,6 +216,7 @@ class Adapter:
             self._check_program_args(args)
             if self.record is None:
                 raise RequestError("this adapter cannot record")
+            self.search_dirs.insert(0, Path(args["program"]).resolve().parent)
             path = self.record(args, lambda cat, text: self.event(
                 "output", {"category": cat, "output": text}))
         self.backend = self.make_backend(path, str(stop_at))
@@ -413,12 +416,14 @@ class Adapter:
         for b in bps:
             try:
                 ignore = hit_ignore(b.get("hitCondition"))
-                bp, ok, line = backend.break_source(dwarf, b["line"], b.get("condition") or None,
-                                                    ignore)
+                bp, ok, line, found = backend.break_source(
+                    dwarf, b["line"], b.get("condition") or None, ignore)
             except (RequestError, BackendError) as e:
                 out.append({"verified": False, "line": b["line"], "message": str(e)})
                 continue
             ids.append(bp)
+            if found and found != path:  # show that file under the client's name for it
+                self.learned[found] = path
             if b.get("logMessage"):
                 self.logpoints[bp] = str(b["logMessage"])
             entry = {"id": bp, "verified": ok, "line": line, "source": source}
@@ -522,9 +527,18 @@ class Adapter:
         return self.frame_ids[frame_id][1]
 
     def _source(self, path: str | None) -> dict | None:
+        """A DWARF file name as the client should see it: sourceMap first, then the path
+        the client set a breakpoint in it by, then a relative name found on disk."""
         if not path:
             return None
         client = self.source_map.to_client(path)
+        if client == path:
+            client = self.learned.get(path, path)
+        if client == path and not Path(path).is_absolute():
+            for base in self.search_dirs:
+                if (base / path).is_file():
+                    client = str((base / path).resolve())
+                    break
         return {"name": Path(client).name, "path": client}
 
     def req_stackTrace(self, args: dict) -> dict:
@@ -644,8 +658,20 @@ class Adapter:
         except ValueError:
             raise RequestError(f"bad memoryReference {ref[:40]!r}")
         got = self._need().disassemble(addr, ioff, count)
+        got = (list(got) + [None] * count)[:count]
+        real = [k for k, g in enumerate(got) if g is not None]
         out = []
-        for ins in got:
+        for k, ins in enumerate(got):
+            if ins is None:  # outside the function: a placeholder, DAP wants `count` entries
+                if not real:
+                    guess = addr + k + ioff
+                elif k < real[0]:
+                    guess = got[real[0]].address - (real[0] - k)
+                else:
+                    guess = got[real[-1]].address + (k - real[-1])
+                out.append({"address": f"{max(guess, 0):#x}", "instruction": "",
+                            "presentationHint": "invalid"})
+                continue
             entry = {"address": f"{ins.address:#x}", "instruction": ins.text,
                      "instructionBytes": ins.raw}
             src = self._source(ins.path)
@@ -653,16 +679,6 @@ class Adapter:
                 entry["location"] = src
                 entry["line"] = ins.line
             out.append(entry)
-        # DAP wants exactly `count`: pad where the function ends
-        first = got[0].address if got else addr
-        if ioff < 0 and len(out) < count:
-            missing = count - len(out) if not got or got[0].address == first else 0
-            lead = min(missing, max(0, -ioff))
-            out = [{"address": f"{max(first - lead + k, 0):#x}", "instruction": "",
-                    "presentationHint": "invalid"} for k in range(lead)] + out
-        while len(out) < count:
-            last = int(out[-1]["address"], 16) + 1 if out else addr
-            out.append({"address": f"{last:#x}", "instruction": "", "presentationHint": "invalid"})
         return {"instructions": out}
 
     def req_source(self, args: dict) -> dict:

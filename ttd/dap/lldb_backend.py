@@ -234,7 +234,8 @@ class LLDBBackend:
             bp.SetIgnoreCount(ignore)
 
     def break_source(self, path: str, line: int, condition: str | None,
-                     ignore: int) -> tuple[int, bool, int]:
+                     ignore: int) -> tuple[int, bool, int, str | None]:
+        """(id, resolved, line, the DWARF file name it resolved in)."""
         bp = self.target.BreakpointCreateByLocation(path, line)
         if bp.IsValid() and bp.GetNumLocations() == 0 and "/" in path:
             self.target.BreakpointDelete(bp.GetID())  # a path LLDB does not know: its name
@@ -242,12 +243,12 @@ class LLDBBackend:
         if not bp.IsValid():
             raise BackendError(f"cannot set a breakpoint at {path}:{line}")
         self._configure(bp, condition, ignore)
-        actual = line
+        actual, dwarf = line, None
         if bp.GetNumLocations():
             le = bp.GetLocationAtIndex(0).GetAddress().GetLineEntry()
             if le.IsValid() and le.GetLine() not in _NO_LINE:
-                actual = le.GetLine()
-        return bp.GetID(), bp.GetNumLocations() > 0, actual
+                actual, dwarf = le.GetLine(), le.GetFileSpec().fullpath
+        return bp.GetID(), bp.GetNumLocations() > 0, actual, dwarf
 
     def break_function(self, name: str, condition: str | None, ignore: int) -> tuple[int, bool]:
         bp = self.target.BreakpointCreateByName(name)
@@ -352,21 +353,23 @@ class LLDBBackend:
             raise BackendError(err.GetCString() or f"cannot read memory at {addr:#x}")
         return bytes(data)
 
-    def disassemble(self, addr: int, offset: int, count: int) -> list[Instruction]:
-        """`count` instructions from `offset` instructions away from `addr`, within its
-        function (outside it: none; the adapter pads)."""
+    def disassemble(self, addr: int, offset: int, count: int) -> list[Instruction | None]:
+        """`count` slots from `offset` instructions away from `addr`, within its function
+        (None where the window leaves it)."""
         target = self.target
         func = target.ResolveSymbolContextForAddress(
             target.ResolveLoadAddress(addr), self.lldb.eSymbolContextFunction).GetFunction()
         if func.IsValid():
             insts = list(func.GetInstructions(target))
         else:
-            insts = list(target.ReadInstructions(target.ResolveLoadAddress(addr), max(count, 1)))
+            insts = list(target.ReadInstructions(target.ResolveLoadAddress(addr),
+                                                 max(offset + count, 1)))
         addrs = [i.GetAddress().GetLoadAddress(target) for i in insts]
         at = addrs.index(addr) if addr in addrs else 0
-        out = []
+        out: list[Instruction | None] = []
         for k in range(at + offset, at + offset + count):
             if not 0 <= k < len(insts):
+                out.append(None)
                 continue
             ins = insts[k]
             raw = ins.GetData(target)
