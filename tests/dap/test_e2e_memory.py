@@ -73,5 +73,4 @@ def test_disassembly_matches_lldb_and_points_at_the_source(stopped):
         assert i["instruction"] in lldb_text, (i, lldb_text)
     assert ins[0]["line"] == 39
     # the disassembly view opens the source it names: the same path the stack shows
-    # (fails until the adapter maps it: reported in /tmp/dap-bugs.md, 19:4x UTC)
     assert ins[0]["location"]["path"] == top["source"]["path"]
