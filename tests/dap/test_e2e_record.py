@@ -5,10 +5,12 @@ from __future__ import annotations
 from tests.dap.conftest import src
 from tests.support.cases import get_case
 from tests.support.dap_client import DAPClient
+from tests.support.lldb_session import require_lldb
 from tests.support.recording import info_json
 
 
 def test_record_then_debug(tmp_path):
+    require_lldb()
     out = tmp_path / "fib7.db"
     with DAPClient() as c:
         c.launch(program=str(get_case("fib").wasm_path.resolve()), args=["7"], out=str(out),
