@@ -53,6 +53,7 @@ class WireClient:
                                      stderr=subprocess.DEVNULL, cwd=ROOT)
         self.seq = 1
         self.events: list[dict] = []
+        self.responses: dict[int, dict] = {}  # answers read while waiting for something else
 
     def _write(self, msg: dict) -> None:
         data = json.dumps(msg).encode()
@@ -84,12 +85,18 @@ class WireClient:
         self._write(msg)
         return seq
 
+    def _keep(self, msg: dict) -> None:
+        if msg.get("type") == "event":
+            self.events.append(msg)
+        elif msg.get("type") == "response":
+            self.responses[msg.get("request_seq")] = msg
+
     def response(self, seq: int) -> dict:
         while True:
-            msg = self._read()
-            if msg.get("type") == "event":
-                self.events.append(msg)
-            elif msg.get("type") == "response" and msg.get("request_seq") == seq:
+            msg = self.responses.pop(seq, None) or self._read()
+            if msg.get("type") != "response" or msg.get("request_seq") != seq:
+                self._keep(msg)
+            else:
                 if not msg.get("success"):
                     err = (msg.get("body") or {}).get("error") or {}
                     raise DAPError(f"{msg.get('command')}: "
@@ -105,10 +112,9 @@ class WireClient:
                 return self.events.pop(i)
         while True:
             msg = self._read()
-            if msg.get("type") == "event":
-                if msg["event"] == name:
-                    return msg
-                self.events.append(msg)
+            if msg.get("type") == "event" and msg["event"] == name:
+                return msg
+            self._keep(msg)
 
     def move(self, command: str, arguments: dict | None = None) -> tuple[float, dict]:
         """Send a request that moves in time; (seconds until its stopped event, the event)."""
@@ -167,6 +173,14 @@ def _view(c: WireClient, times: dict[str, list[float]]) -> None:
 def measure(trace: Path, samples: int, seed: int = 1) -> dict:
     c = WireClient([sys.executable, "-m", "ttd.cli.main", "dap"])
     times: dict[str, list[float]] = {k: [] for k in KINDS}
+    reasons: dict[str, dict[str, int]] = {k: {} for k in MOVES}  # how each move stopped
+
+    def note(kind: str, dt: float, ev: dict) -> None:
+        times[kind].append(dt)
+        why = ev["body"].get("reason", "?")
+        if ev["body"].get("description") == "history boundary":
+            why = "end of the recording"  # e.g. no earlier hit than the first one
+        reasons[kind][why] = reasons[kind].get(why, 0) + 1
     try:
         t = time.perf_counter()
         c.request("initialize", {"clientID": "dap_bench", "adapterID": "ttd",
@@ -189,13 +203,11 @@ def measure(trace: Path, samples: int, seed: int = 1) -> dict:
         sort_end = _when(c)
         rng = random.Random(seed)
         for _ in range(samples):
-            dt, _ev = c.move("ttdGoto", {"step": rng.randrange(sort_start, sort_end)})
-            times["ttdGoto"].append(dt)
+            note("ttdGoto", *c.move("ttdGoto", {"step": rng.randrange(sort_start, sort_end)}))
             _view(c, times)
             _breakpoints(c, [LINE_INNER])
             for kind in ("continue", "reverseContinue", "continue"):
-                dt, _ev = c.move(kind)
-                times[kind].append(dt)
+                note(kind, *c.move(kind))
                 _view(c, times)
             _breakpoints(c, [])
             for kind, args in (("next", {}), ("next", {}), ("stepIn", {}), ("stepBack", {}),
@@ -206,8 +218,7 @@ def measure(trace: Path, samples: int, seed: int = 1) -> dict:
                 command = kind.split()[0]
                 if kind.endswith("(instruction)"):
                     args = {"granularity": "instruction"}
-                dt, _ev = c.move(command, args)
-                times[kind].append(dt)
+                note(kind, *c.move(command, args))
                 _view(c, times)
     finally:
         c.close()
@@ -215,16 +226,19 @@ def measure(trace: Path, samples: int, seed: int = 1) -> dict:
            "sort_steps": sort_end - sort_start}
     for k in KINDS:
         out[k] = _ms(times[k])
+        if k in reasons:
+            out[k]["stops"] = reasons[k]
     return out
 
 
 def render(r: dict) -> str:
     lines = [f"ttd dap on bench_sort: {r['steps']:,} steps ({r['sort_steps']:,} in the sort), "
              f"{r['samples']} random points; opening + first stop {r['open_first_stop_ms']} ms",
-             f"{'request':26s} {'n':>5s} {'p50 ms':>9s} {'p99 ms':>9s}"]
+             f"{'request':26s} {'n':>5s} {'p50 ms':>9s} {'p99 ms':>9s}  stopped as"]
     lines.append("-" * len(lines[-1]))
     for k in KINDS:
-        lines.append(f"{k:26s} {r[k]['n']:5d} {r[k]['p50_ms']:9.2f} {r[k]['p99_ms']:9.2f}")
+        stops = ", ".join(f"{why} x{n}" for why, n in sorted(r[k].get("stops", {}).items()))
+        lines.append(f"{k:26s} {r[k]['n']:5d} {r[k]['p50_ms']:9.2f} {r[k]['p99_ms']:9.2f}  {stops}")
     return "\n".join(lines)
 
 

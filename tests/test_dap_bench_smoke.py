@@ -14,6 +14,8 @@ def test_dap_bench_smoke(capsys):
     for kind in dap_bench.KINDS:
         assert r[kind]["n"] >= 2, kind
         assert 0 < r[kind]["p50_ms"] <= r[kind]["p99_ms"], (kind, r[kind])
+    # a move to a breakpoint that stops for another reason is shown, not hidden
+    assert sum(r["continue"]["stops"].values()) == r["continue"]["n"]
     table = dap_bench.render(r)
     assert all(k in table for k in dap_bench.KINDS)
     assert dap_bench.target(r) in err

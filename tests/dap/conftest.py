@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.cases import get_case
 from tests.support.dap_client import require_node
+from tests.support.lldb_session import require_lldb
 from tests.support.recording import record, record_case
 
 SRC = Path(__file__).resolve().parents[1] / "programs" / "src"
@@ -16,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "programs" / "src"
 @pytest.fixture(scope="session")
 def dap_traces(tmp_path_factory) -> dict[str, Path]:
     require_node()
+    require_lldb()  # `ttd dap` drives LLDB: without its module the adapter cannot start
     out = {}
     for name in ("fib_arg", "trap", "wild"):
         rec = record_case(get_case(name), tmp_path_factory.mktemp(f"dap-{name}") / "t.db")

@@ -154,3 +154,18 @@ def test_goto_and_when(dap_traces):
         c.request("ttdGoto", {"step": "start"})
         c.wait_event("stopped")
         assert _when(c) == 0
+
+
+def test_debug_console_lldb_commands_move_in_time(dap_traces):
+    with DAPClient() as c:
+        c.launch(trace=str(dap_traces["fib_arg"]), stop_reason="entry")
+        c.request("evaluate", {"expression": "-exec ttd goto 1000", "context": "repl"})
+        c.wait_event("stopped")
+        assert _when(c) == 1000
+        out = c.request("evaluate", {"expression": "`ttd when", "context": "repl"})["result"]
+        assert "1000" in out.replace(",", "")
+        # the stack the client asks for next is the one at step 1000
+        frames = c.stack()
+        c.request("ttdGoto", {"step": 1000})
+        c.wait_event("stopped")
+        assert c.stack() == frames

@@ -15,7 +15,7 @@ from tests.support.dap_client import REQUIRE_ENV
 ROOT = Path(__file__).resolve().parents[2]
 EXT = ROOT / "editors" / "vscode"
 # The launch arguments `ttd dap` reads (README, "Debugging in VS Code").
-LAUNCH_KEYS = {"trace", "stopAt", "sourceMap", "program", "args", "env", "dirs", "stdin", "out"}
+LAUNCH_KEYS = {"trace", "stopAt", "stopOnEntry", "sourceMap", "program", "args", "env", "dirs", "stdin", "out"}
 
 
 @pytest.fixture(scope="module")

@@ -285,6 +285,11 @@ class DAPClient:
 
     # -- life cycle -------------------------------------------------------------------------
 
+    def kill(self) -> None:
+        """The client dies without a word (an editor killed mid-session): SIGKILL the bridge."""
+        self._proc.kill()
+        self._proc.wait()
+
     def close(self) -> str:
         """Disconnect, stop the adapter and the bridge; return the adapter's stderr."""
         err = ""
