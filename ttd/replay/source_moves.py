@@ -462,17 +462,11 @@ class SourceMoves:
         """Out of inlined `block`'s entry, backwards: its call site where LLDB shows one
         (the block's start); else the instance began in a later range of the block, which
         `step` entered straight from the caller's line: the first stop of that line."""
-        f = self.facts_at(entry, depth, self.s.pc_at(entry))
-        parent = self.parent_of(f, block)
-        if parent is not None:
-            upto = [b for b, _ in f.chain].index(block) + 1
-            if all(st for _, st in f.chain[:upto]):
-                return Landing(entry, parent)
-        fb = self.facts_at(before, depth, self.s.pc_at(before))
-        level = parent if parent is not None and self.view(fb, parent).inside \
-            else self.innermost(fb)
-        got = self.line_start(before, depth, level, stop_at_calls=into)
-        return got if got is not None else self._inline_exit(depth, block, entry, before)
+        out = self._inline_exit(depth, block, entry, before)
+        if out.step == entry:
+            return out
+        got = self.line_start(before, depth, out.block, stop_at_calls=into)
+        return got if got is not None else out
 
     def _out_of_frame(self, call: int, depth: int, into: bool) -> Landing:
         """Out of a function's entry: the first stop of the caller's line that made the
