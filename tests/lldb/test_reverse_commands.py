@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.cases import get_case
 from tests.support.live import live_case
+from tests.support.live_moves import live_moves
 from tests.support.lldb_session import LLDBSession, require_lldb
 from tests.support.recording import record_case
 from tests.support.serve import ttd_serve
@@ -161,21 +162,7 @@ def _frames(s):
 
 
 def _live_sequence(case_name, start, moves, where=_frames):
-    """The frames after each forward move from `start` (a function name) under the live
-    reference, `wasmtime run -g`."""
-    case = get_case(case_name)
-    with live_case(case) as port, LLDBSession(case.wasm_path, port) as s:
-        s.break_name(start)
-        s.cont()
-        s.delete_all_breakpoints()
-        seq = [where(s)]
-        for move in moves:
-            if move in ("next", "step"):
-                getattr(s, move)()
-            else:
-                s.run_command(move)
-            seq.append(where(s))
-        return seq
+    return live_moves(case_name, start, moves, where)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.cases import get_case
-from tests.support.live import live_case
+from tests.support.live_moves import live_moves
 from tests.support.lldb_session import LLDBSession, require_lldb
 from tests.support.recording import record_case
 from tests.support.serve import ttd_serve
@@ -41,14 +41,7 @@ def _to_hit(s, func, hit):
 
 
 def _live(func, hit, move, n):
-    case = get_case(CASE)
-    with live_case(case) as port, LLDBSession(case.wasm_path, port) as s:
-        _to_hit(s, func, hit)
-        seq = [_frames(s)]
-        for _ in range(n):
-            getattr(s, move)()
-            seq.append(_frames(s))
-        return seq
+    return live_moves(CASE, func, [move] * n, _frames, hits=hit)
 
 
 def _back(trace, func, hit, move, n, reverse):

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.cases import get_case
 from tests.support.live import live_case
+from tests.support.live_moves import live_moves
 from tests.support.lldb_session import LLDBSession, require_lldb
 from tests.support.recording import record_case
 from tests.support.reference import diff_observations, observe, observe_live
@@ -106,16 +107,7 @@ def _where(s):
 
 
 def _live_moves(case_name: str, start: str, moves: list[str]):
-    case = get_case(case_name)
-    with live_case(case) as port, LLDBSession(case.wasm_path, port) as s:
-        s.break_name(start)
-        s.cont()
-        s.delete_all_breakpoints()
-        seq = [_where(s)]
-        for move in moves:
-            getattr(s, move)()
-            seq.append(_where(s))
-    return seq
+    return live_moves(case_name, start, moves, _where)
 
 
 @pytest.mark.parametrize("move,back,n", [("next", "rn", 10), ("step", "rs", 12)])
