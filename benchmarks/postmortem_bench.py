@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import wasmtime
-
 ROOT = Path(__file__).resolve().parents[1]
 WASM = ROOT / "tests" / "programs" / "bench_trap.wasm"
 #: Loop iterations of bench_trap.wasm per scale (22 steps each).
@@ -50,29 +48,8 @@ COLUMNS = [
 ]
 
 
-def plain_trap_run(wasm: Path, args: list[str]) -> float:
-    """The module on wasmtime-py, uninstrumented, to its trap: compile + instantiate + run."""
-    t = time.perf_counter()
-    engine = wasmtime.Engine()
-    module = wasmtime.Module(engine, wasm.read_bytes())
-    store = wasmtime.Store(engine)
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = [wasm.name, *args]
-    store.set_wasi(wasi)  # stdout not inherited: nothing printed
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    instance = linker.instantiate(store, module)
-    try:
-        instance.exports(store)["_start"](store)
-    except wasmtime.Trap:
-        pass
-    else:
-        raise SystemExit(f"{wasm.name} {' '.join(args)} did not trap")
-    return time.perf_counter() - t
-
-
 def measure(scale: str, tmp: Path) -> dict:
-    from benchmarks.record_bench import capture_run
+    from benchmarks.record_bench import capture_run, plain_times
     from ttd.record.expand import expand_trace
     from ttd.record.last_segment import expand_last_segment
     from ttd.replay.session import ReplaySession
@@ -82,7 +59,7 @@ def measure(scale: str, tmp: Path) -> dict:
     args = [str(SCALES[scale])]
     cap = tmp / f"cap-{scale}.db"
     capture_run(WASM, args, cap)  # fills the module cache too
-    plain = min(plain_trap_run(WASM, args) for _ in range(3))
+    plain = min(plain_times(WASM, args, trap=True)["total"] for _ in range(3))
 
     t = time.perf_counter()
     res = expand_trace(cap, out=tmp / f"today-{scale}.db", quiet=True)

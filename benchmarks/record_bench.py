@@ -38,9 +38,10 @@ def cases(smoke: bool) -> list[tuple[str, Path, list[str]]]:
     return out
 
 
-def plain_times(wasm: Path, args: list[str]) -> dict:
+def plain_times(wasm: Path, args: list[str], trap: bool = False) -> dict:
     """The same module on wasmtime-py, uninstrumented: "total" is compile + instantiate + run
-    (what `wasmtime run` costs), "run" the call of _start alone."""
+    (what `wasmtime run` costs), "run" the call of _start alone. With `trap`, the run must
+    end in a trap."""
     t = time.perf_counter()
     engine = wasmtime.Engine()
     module = wasmtime.Module(engine, wasm.read_bytes())
@@ -55,12 +56,19 @@ def plain_times(wasm: Path, args: list[str]) -> dict:
     instance = linker.instantiate(store, module)
     start = instance.exports(store)["_start"]
     t_run = time.perf_counter()
+    trapped = False
     try:
         start(store)
     except wasmtime.ExitTrap:
         pass
+    except wasmtime.Trap:
+        if not trap:
+            raise
+        trapped = True
     end = time.perf_counter()
     os.unlink(devnull.name)
+    if trap and not trapped:
+        raise SystemExit(f"{wasm.name} {' '.join(args)} did not trap")
     return {"total": end - t, "run": end - t_run}
 
 
