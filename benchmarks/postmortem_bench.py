@@ -6,11 +6,13 @@ wasmtime-py, uninstrumented: compile + instantiate + run to the trap), the captu
   - today: what `serve CAPTURE --at end` does before its first stop: the whole capture
     expanded into a temporary trace (one process, as _expanded_copy), opened, the session
     positioned at the last step;
-  - last segment: "expand the last segment first" as far as it exists
-    (ttd.record.last_segment): the count pass, then the run of the shadow-stack variant that
-    fast-forwards to the last chunks and keeps them, with the frames (functions, call sites,
-    locals) where they start, as the whole expansion has them. `serve` does not replay such
-    a segment yet: this is what the first stop would cost, without opening it.
+  - now: what `serve CAPTURE --at end` does today (ttd.record.post_mortem): the count pass,
+    then the run of the shadow-stack variant that fast-forwards to the last chunks and keeps
+    them with the frames where they start, opened, the session positioned at the last step;
+    the whole expansion started in the background (its process is stopped after the stop);
+  - serve: the same through a real `ttd serve --at end CAPTURE` process, from its start to
+    the answer to a debugger's first `?` (interpreter start-up and imports included).
+The first stop of both must be the one the whole history gives (why, step, pc).
 Target (issue 14): first stop within 3x plain + 1 s at 10^9 steps.
 
     python -m benchmarks.postmortem_bench            # 10^8 steps
@@ -42,16 +44,51 @@ COLUMNS = [
     ("today_ratio", "today x", "{:.1f}x"),
     ("count_s", "count s", "{:.2f}"),
     ("segment_s", "segment s", "{:.2f}"),
-    ("last_s", "last seg s", "{:.2f}"),
+    ("now_s", "now s", "{:.2f}"),
+    ("serve_s", "serve s", "{:.2f}"),
+    ("serve_ratio", "serve x", "{:.1f}x"),
+    ("seg_first_step", "seg from step", "{:,}"),
     ("start_depth", "frames at seg", "{}"),
-    ("frames", "seg frames", "{}"),
 ]
+
+
+def _serve_first_stop(cap: Path) -> tuple[float, str]:
+    """Seconds from starting `ttd serve --at end CAPTURE` to its answer to `?`, and the answer."""
+    import re
+    import socket
+    import subprocess
+
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "ttd.cli.main", "serve", "--quiet", "--port", "0",
+                             "--at", "end", str(cap)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = None
+        for line in proc.stdout:
+            m = re.search(r"connect://127\.0\.0\.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+                break
+        if port is None:
+            raise SystemExit("ttd serve did not start")
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"+$?#3f")
+            got = b""
+            while not re.search(rb"\$[^#]*#..", got):
+                more = sock.recv(4096)
+                if not more:
+                    raise SystemExit("ttd serve closed the connection")
+                got += more
+        return time.perf_counter() - t, re.search(rb"\$([^#]*)#", got).group(1).decode()
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def measure(scale: str, tmp: Path) -> dict:
     from benchmarks.record_bench import capture_run, plain_times
     from ttd.record.expand import expand_trace
-    from ttd.record.last_segment import expand_last_segment
+    from ttd.record.post_mortem import open_post_mortem
     from ttd.replay.session import ReplaySession
     from ttd.replay.trace import Trace
     from ttd.store.trace_store import TraceStore
@@ -70,19 +107,31 @@ def measure(scale: str, tmp: Path) -> dict:
     steps = trace.total_steps
     trace.store.close()
 
+    work = tmp / f"now-{scale}"
+    work.mkdir()
     t = time.perf_counter()
-    seg = expand_last_segment(cap, tmp / f"last-{scale}.db")
-    last = time.perf_counter() - t
-    if seg.steps != steps:
-        raise SystemExit(f"the last segment ends at step {seg.steps:,}, the whole run at {steps:,}")
+    seg, whole = open_post_mortem(cap, work, quiet=True)
+    session = ReplaySession(seg, seg.total_steps - 1)
+    now = time.perf_counter() - t
+    if whole is not None:
+        whole.close()
+    got = (session.last_stop.why.name, session.last_stop.step, session.last_stop.pc)
+    if got != stop:
+        raise SystemExit(f"the segment's first stop {got} is not the whole history's {stop}")
+    info = seg.info["segment"]
+    seg.store.close()
+    serve, reply = _serve_first_stop(cap)
+    if not reply.startswith("T"):
+        raise SystemExit(f"ttd serve answered {reply!r} to `?`")
+    shutil.rmtree(work)
     for p in tmp.glob(f"*-{scale}.db"):
         p.unlink()
     return {"program": f"bench_trap {args[0]}", "scale": scale, "steps": steps,
             "plain_s": plain, "target_s": 3 * plain + 1, "today_s": today,
-            "today_ratio": today / plain, "count_s": seg.count_seconds,
-            "segment_s": seg.segment_seconds, "last_s": last, "start_depth": seg.start_depth,
-            "frames": seg.frames,
-            "first_stop": stop}
+            "today_ratio": today / plain, "count_s": info["count_seconds"],
+            "segment_s": info["seconds"], "now_s": now, "serve_s": serve,
+            "serve_ratio": serve / plain, "start_depth": info["start_depth"],
+            "seg_first_step": seg.first_step, "first_stop": stop}
 
 
 def render(rows: list[dict]) -> str:
@@ -101,10 +150,10 @@ def targets(rows: list[dict]) -> str:
     if not large:
         return "[n/a    ] post-mortem first stop <= 3x plain + 1 s at 10^9 steps: not measured (--large)"
     r = large[0]
-    verdict = "MET    " if r["today_s"] <= r["target_s"] else "NOT MET"
+    verdict = "MET    " if r["serve_s"] <= r["target_s"] else "NOT MET"
     return (f"[{verdict}] post-mortem first stop <= 3x plain + 1 s at 10^9 steps: "
-            f"{r['today_s']:.2f} s, target {r['target_s']:.2f} s; the last segment with its "
-            f"frames (not served yet) takes {r['last_s']:.2f} s")
+            f"{r['serve_s']:.2f} s through `ttd serve` ({r['now_s']:.2f} s in process), target "
+            f"{r['target_s']:.2f} s; expanding everything first took {r['today_s']:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.run import _preimport
 
     _preimport()
-    import ttd.record.last_segment  # noqa: F401
+    import ttd.record.post_mortem  # noqa: F401
     import ttd.replay.session  # noqa: F401
 
     scales = ["smoke"] if a.smoke else ["default", "large"] if a.large else ["default"]

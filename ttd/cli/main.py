@@ -152,6 +152,43 @@ def _open_trace(path: str, db: str | None = None, quiet: bool = False):
         raise
 
 
+def _open_replay(path: str, db: str | None, at, quiet: bool = False, shared_terminal: bool = False):
+    """The trace to serve and, for a post-mortem (`--at end`) on a capture, how to get its
+    whole history: the capture's last segment is expanded first and served at once, the rest
+    in the background (`WholeHistory`; silent on a terminal LLDB shares)."""
+    if at != "end" or db:
+        return _open_trace(path, db, quiet), None
+    from ttd.store.trace_store import TraceStore
+
+    with TraceStore.open(_location(path, db)) as store:
+        capture = _is_capture(store)
+    if not capture or _being_recorded(path):
+        return _open_trace(path, db, quiet), None
+    import atexit
+    import shutil
+    import tempfile
+
+    from ttd.record.post_mortem import open_post_mortem
+    from ttd.record.recorder import RecordError
+
+    tmp = Path(tempfile.mkdtemp(prefix="ttd-expanded-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    if not quiet:
+        sys.stderr.write(f"ttd: {_printable(path)} is a capture: expanding its last steps first, "
+                         f"the rest in the background (`ttd expand` keeps the history in the "
+                         f"file)\n")
+    try:
+        got = open_post_mortem(Path(path), tmp, quiet or shared_terminal)
+    except RecordError as e:
+        raise CliError(str(e))
+    if got is None:
+        return _open_trace(path, db, quiet), None
+    trace, whole = got
+    if whole is not None:
+        atexit.register(whole.close)  # (registered after the rmtree: runs before it)
+    return trace, whole
+
+
 def _is_capture(store) -> bool:
     from ttd.record.expand import is_capture
 
@@ -282,8 +319,12 @@ def cmd_serve(a: argparse.Namespace) -> int:
     from ttd.server.replay_target import ReplayTarget
     from ttd.server.tcp import Server, ServeLimits, listen, return_large_frees
 
+    # SIGTERM (a DAP adapter ending its server, a service manager) unwinds: the temporary
+    # traces are removed and a background expansion is stopped
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     return_large_frees()  # sessions come and go, each with a copy of linear memory
-    trace = _open_trace(a.trace, a.db)
+    trace, whole = _open_replay(a.trace, a.db, a.at, a.quiet)
     total = trace.total_steps
     if not a.db and trace.info.get("status") == "recording" and _being_recorded(a.trace):
         sys.stderr.write(f"ttd: {_printable(a.trace)} is still being recorded: serving the {total:,} "
@@ -308,10 +349,14 @@ def cmd_serve(a: argparse.Namespace) -> int:
         _warn_if_exposed(sock)  # before the banner: whoever reads the address sees it
         print(f"ttd: serving {_printable(trace.module_name)} ({total:,} steps) on {host}:{port}, "
               f"starting at step {at}", flush=True)
+        if trace.is_segment:
+            print(f"ttd: steps {trace.first_step:,} to {total - 1:,} are expanded; the earlier "
+                  f"ones are being expanded in the background (a move back past step "
+                  f"{trace.first_step:,} waits for them)", flush=True)
         print(f"(lldb) process connect --plugin wasm {url}", flush=True)
         limits = ServeLimits(max_clients=a.max_clients, stall_timeout=a.stall_timeout or None,
                              idle_timeout=a.idle_timeout or None)
-        server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at)), limits,
+        server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at), whole), limits,
                         max_connections=a.max_connections)
         server.serve_forever()
     except KeyboardInterrupt:
@@ -429,7 +474,8 @@ def _resolve_at(a: argparse.Namespace, total: int) -> int:
     return at
 
 
-def _start_server_thread(trace, at: int, host: str, port: int, connections: int | None):
+def _start_server_thread(trace, at: int, host: str, port: int, connections: int | None,
+                         whole=None):
     """Listen now, serve on a daemon thread: for ttd lldb and the LLDB platform runtime."""
     import threading
 
@@ -444,7 +490,7 @@ def _start_server_thread(trace, at: int, host: str, port: int, connections: int 
     except OSError as e:
         raise CliError(f"cannot listen on {host}:{port}: {e.strerror or e}")
     _warn_if_exposed(sock)
-    server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at)),
+    server = Server(sock, lambda: ReplayTarget(ReplaySession(trace, at), whole),
                     max_connections=connections)
     thread = threading.Thread(target=server.serve_forever, name="ttd-server", daemon=True)
     thread.start()
@@ -479,9 +525,9 @@ def cmd_lldb(a: argparse.Namespace) -> int:
             a.at = more.parse_args(ours).at
         except SystemExit:
             raise CliError(f"unexpected arguments {' '.join(ours)}: LLDB arguments go after --")
-    trace = _open_trace(a.trace, a.db)
+    trace, whole = _open_replay(a.trace, a.db, a.at, shared_terminal=True)
     at = _resolve_at(a, trace.total_steps)
-    sock, _thread = _start_server_thread(trace, at, "127.0.0.1", 0, None)
+    sock, _thread = _start_server_thread(trace, at, "127.0.0.1", 0, None, whole)
     port = sock.getsockname()[1]
     cmd = [lldb_bin, "-o", "command script import ttd.lldb",
            "-o", f"process connect --plugin wasm connect://127.0.0.1:{port}", *extra]
@@ -499,14 +545,14 @@ def cmd_runtime(a: argparse.Namespace) -> int:
     import hashlib
 
     trace_path = a.trace or _latest_trace(a.program)
-    trace = _open_trace(trace_path)
+    trace, whole = _open_replay(trace_path, None, a.at, shared_terminal=True)
     if a.program and Path(a.program).is_file():
         digest = hashlib.sha256(Path(a.program).read_bytes()).hexdigest()
         if digest != trace.info.get("module_sha256"):
             sys.stderr.write(f"ttd: warning: {a.program} is not the module recorded in "
                              f"{trace_path}; serving the recorded one\n")
     at = _resolve_at(a, trace.total_steps)
-    sock, thread = _start_server_thread(trace, at, a.host, a.port, 1)
+    sock, thread = _start_server_thread(trace, at, a.host, a.port, 1, whole)
     try:
         thread.join()
     except KeyboardInterrupt:

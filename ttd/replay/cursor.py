@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ttd.replay.lazy_memory import touch
 from ttd.replay.machine import MachineState
-from ttd.replay.trace import Chunk, Trace
+from ttd.replay.trace import Chunk, HistoryNotExpanded, Trace
 
 
 class Cursor:
@@ -23,13 +23,15 @@ class Cursor:
         self.j = 0  # step index within the block
         self.step = -1
         if self.total:
-            self.seek(0)
+            self.seek(trace.first_step)
 
     # ---- moving ---------------------------------------------------------------------------
 
     def seek(self, step: int) -> None:
         if not 0 <= step < self.total:
             raise IndexError(f"step {step} outside the trace (0..{self.total - 1})")
+        if step < self.trace.first_step:
+            raise HistoryNotExpanded(-1)
         saved = (self.st, self.chunk, self.k, self.j, self.step)
         try:
             self._seek(step)

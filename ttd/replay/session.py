@@ -100,6 +100,17 @@ class ReplaySession:
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
                               self.cursor.step, self.cursor.pc)
 
+    def rebase(self, trace: Trace) -> None:
+        """Go on over `trace`, the whole history whose last segment this session's trace is:
+        the same step, breakpoints, watchpoints and staged move; the indexes built anew."""
+        step = self.cursor.step
+        cursor = Cursor(trace)
+        cursor.seek(step)
+        self.trace, self.cursor, self.total = trace, cursor, trace.total_steps
+        self.where, self.opcodes = _pc_index(trace)
+        self._writes = self._reads = None
+        self._depth_cache = {}
+
     # ---- breakpoints --------------------------------------------------------------------
 
     def slip(self, offset: int) -> int | None:

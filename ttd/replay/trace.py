@@ -31,6 +31,40 @@ MAX_CHUNK_VALUES = 1 << 30  # recorded values of one chunk (the recorder flushes
 MAX_CHECKPOINT = 1 << 28  # a decoded checkpoint: a million frames with their locals
 
 
+class HistoryNotExpanded(BaseException):
+    """A segment (the last chunks of a run, expanded first for a post-mortem) was asked for
+    history before its start. Whoever serves it waits for the whole history and asks again.
+    A BaseException: no `except Exception` on the way may take it for a damaged trace."""
+
+    def __init__(self, seq: int):
+        super().__init__(f"chunk {seq} is before the expanded segment")
+        self.seq = seq
+
+
+class ChunkRows:
+    """The chunk index, by seq. A segment's starts at its first chunk: asking for an
+    earlier one, or walking all of them, raises HistoryNotExpanded."""
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+        self.first = rows[0][0] if rows else 0
+
+    def __len__(self) -> int:
+        return self.first + len(self.rows)
+
+    def __getitem__(self, seq: int) -> tuple:
+        if seq < 0:
+            seq += len(self)
+        if seq < self.first:
+            raise HistoryNotExpanded(seq)
+        return self.rows[seq - self.first]
+
+    def __iter__(self):
+        if self.first:
+            raise HistoryNotExpanded(0)
+        return iter(self.rows)
+
+
 @dataclass(slots=True)
 class Chunk:
     seq: int
@@ -76,10 +110,16 @@ class Trace:
         self.machine = Machine(self.schedule, segs, wasi_memory)
         self.block_steps = np.array([len(b.pcs) for b in self.schedule.blocks], dtype=np.int64)
         self.block_vsize = np.array([b.vsize for b in self.schedule.blocks], dtype=np.int64)
-        self.chunks = store.chunk_index()  # (seq, first_step, n_steps, first_block, n_blocks)
-        check_chunk_index(self.chunks, int(self.block_steps.max()))
-        self.chunk_first_steps = [c[1] for c in self.chunks]
-        self.total_steps = sum(c[2] for c in self.chunks)
+        rows = store.chunk_index()  # (seq, first_step, n_steps, first_block, n_blocks)
+        segment = self.info.get("segment")
+        check_chunk_index(rows, int(self.block_steps.max()),
+                          (rows[0][0], rows[0][1], rows[0][3]) if segment and rows else (0, 0, 0))
+        # (seq, step, block) where the history held here starts: 0 unless a segment
+        self.first_seq, self.first_step, self.first_block = (rows[0][0], rows[0][1], rows[0][3]) \
+            if rows else (0, 0, 0)
+        self.chunks = ChunkRows(rows)
+        self.chunk_first_steps = [c[1] for c in rows]
+        self.total_steps = self.first_step + sum(c[2] for c in rows)
         self._load_chunk = lru_cache(maxsize=16)(self._load_chunk_uncached)
         self._frames: dict[int, tuple[list, int]] | None = None  # in-memory index, if needed
         self._pc_index = None  # built by the replay session on first use
@@ -91,7 +131,13 @@ class Trace:
 
     # ---- chunks ---------------------------------------------------------------------------
 
+    @property
+    def is_segment(self) -> bool:
+        return self.first_step > 0
+
     def chunk(self, seq: int) -> Chunk:
+        if seq < self.first_seq:
+            raise HistoryNotExpanded(seq)
         return self._load_chunk(seq)
 
     def _load_chunk_uncached(self, seq: int) -> Chunk:
@@ -164,12 +210,16 @@ class Trace:
         return bool(((bits[wanted >> 3] >> (7 - (wanted & 7))) & 1).any())
 
     def chunk_for_step(self, step: int) -> int:
+        if step < self.first_step:
+            raise HistoryNotExpanded(-1)
         i = bisect.bisect_right(self.chunk_first_steps, step) - 1
-        return max(i, 0)
+        return max(i, 0) + self.first_seq
 
     # ---- checkpoints ----------------------------------------------------------------------
 
     def checkpoint(self, seq: int) -> dict:
+        if seq < self.first_seq:
+            raise HistoryNotExpanded(seq)
         raw = self.store.checkpoint(seq)
         if raw is None:
             raise CorruptTrace(f"no checkpoint for chunk {seq}")
@@ -280,7 +330,7 @@ class Trace:
         if start is not None:
             first, wire, prev = start
             frames = [Frame.from_wire(w) for w in wire]
-        for i, (seq, *_rest) in enumerate(self.chunks):
+        for i, (seq, *_rest) in enumerate(self.chunks.rows):
             if seq < first:
                 continue
             out[seq] = ([f.to_wire() for f in frames], prev)
@@ -333,7 +383,7 @@ class Trace:
         else:
             mems = [bytearray() for _ in mem_sizes]
         first_block, first_step = (self.chunks[seq][3], self.chunks[seq][1]) if seq < len(self.chunks) \
-            else (sum(c[4] for c in self.chunks), self.total_steps)
+            else (self.first_block + sum(c[4] for c in self.chunks.rows), self.total_steps)
         return MachineState(
             frames=[Frame.from_wire(f) for f in cp["frames"]],
             globals=values_from_wire(cp.get("globals", [])), memories=mems,
@@ -392,4 +442,4 @@ def value_bytes(value: int, vt: int) -> bytes:
     return int(value).to_bytes(VT_SIZE[vt], "little") if VT_SIZE[vt] else b""
 
 
-__all__ = ["Trace", "Chunk", "ReplayError", "value_bytes"]
+__all__ = ["Trace", "Chunk", "ReplayError", "HistoryNotExpanded", "value_bytes"]

@@ -169,10 +169,14 @@ def _effect_bytes(fx: tuple, n_locals: int, n_globals: int, n_mem: int) -> tuple
     return None
 
 
-def check_chunk_index(chunks: list[tuple], max_block_steps: int) -> None:
-    """The chunks follow each other: seq 0, 1, ..., each starting where the previous ended."""
-    step = block = 0
-    for i, row in enumerate(chunks):
+def check_chunk_index(chunks: list[tuple], max_block_steps: int,
+                      start: tuple[int, int, int] = (0, 0, 0)) -> None:
+    """The chunks follow each other: seq 0, 1, ..., each starting where the previous ended
+    (a segment's from its first chunk: `start` is its seq, step and block)."""
+    first, step, block = start
+    if min(start) < 0:
+        raise CorruptTrace(f"a segment starting at chunk {first}, step {step}, block {block}")
+    for i, row in enumerate(chunks, first):
         seq, first_step, n_steps, first_block, n_blocks = row
         where = f"chunk {seq}" if seq == i else f"chunk {i}"
         if seq != i:

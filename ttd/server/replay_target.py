@@ -6,16 +6,18 @@ the session's reasons for stopping and gdb-remote stop kinds. Owns no protocol a
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import weakref
+from typing import Callable
 
 from ttd.gdb.target import (
     SPACE_CODE, SPACE_MEMORY, Library, Region, Resume, StopEvent, StopKind, WatchKind,
     code_addr, split_addr,
 )
 from ttd.replay.session import ReplaySession, Stop, Why
-from ttd.replay.trace import value_bytes
+from ttd.replay.trace import HistoryNotExpanded, Trace, value_bytes
 
 _KIND = {
     Why.POSITIONED: StopKind.SIGNAL,
@@ -31,13 +33,60 @@ _KIND = {
 _WATCH_NAME = {WatchKind.WRITE: "watch", WatchKind.READ: "rwatch", WatchKind.ACCESS: "awatch"}
 
 
+class Unexpanded(Exception):
+    """History before a segment's start, with nothing to bring it."""
+
+
+#: The session's state a move changes before it may find it needs earlier history.
+_MOVE_STATE = ("pending", "pending_origin", "pending_jump", "pending_watches", "last_stop")
+
+
+def _whole_history(method):
+    """Run `method` over the session; when the session's trace is only the run's last segment
+    (a post-mortem served before the capture was expanded) and the method needs history from
+    before it, wait for the whole history, move the session onto it where it was, and run the
+    method again from the state it started with."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        session = self.session
+        if self.whole is not None and session is not None and session.trace.is_segment:
+            got = self.whole(False)
+            if got is not None:
+                self._rebase(got)
+        if session is None or not session.trace.is_segment:
+            return method(self, *args, **kwargs)
+        step = session.cursor.step
+        saved = {k: getattr(session, k) for k in _MOVE_STATE}
+        try:
+            return method(self, *args, **kwargs)
+        except HistoryNotExpanded:
+            if self.whole is None:
+                raise Unexpanded(f"history before step {session.trace.first_step:,} is not "
+                                 f"expanded in this trace") from None
+        for k, v in saved.items():
+            setattr(session, k, v)
+        session.cursor.seek(step)
+        self._rebase(self.whole(True))
+        return method(self, *args, **kwargs)
+    return run
+
+
 class ReplayTarget:
-    def __init__(self, session: ReplaySession):
+    def __init__(self, session: ReplaySession,
+                 whole: Callable[[bool], Trace | None] | None = None):
+        """`whole`, for a session over a segment: the whole history, once expanded (with
+        True, waiting for it)."""
         self.session = session
         self.trace = session.trace
+        self.whole = whole
         self.wasm = self.trace.wasm
         self.name = self.trace.module_name or "module.wasm"
         self._stacks = None  # operand stacks, rebuilt on demand
+
+    def _rebase(self, trace: Trace) -> None:
+        self.session.rebase(trace)
+        self.trace = trace
+        self._stacks = None
 
     # ---- motion -------------------------------------------------------------------------
 
@@ -50,9 +99,11 @@ class ReplayTarget:
                              watch_kind=stop.watch_kind)
         return StopEvent(kind, code_addr(stop.pc), description=desc)
 
+    @_whole_history
     def stop_event(self) -> StopEvent:
         return self._event(self.session.last_stop)
 
+    @_whole_history
     def resume(self, action: Resume) -> StopEvent:
         s = self.session
         if s.pending is not None:
@@ -76,9 +127,11 @@ class ReplayTarget:
 
     # ---- state --------------------------------------------------------------------------
 
+    @_whole_history
     def call_stack(self) -> list[int]:
         return [code_addr(pc) for pc in self.session.cursor.call_stack()]
 
+    @_whole_history
     def read_local(self, frame: int, index: int) -> bytes | None:
         cur = self.session.cursor
         if not 0 <= frame < len(cur.st.frames):
@@ -89,6 +142,7 @@ class ReplayTarget:
         vt, value = locs[index]
         return value_bytes(value, vt) or None
 
+    @_whole_history
     def read_global(self, frame: int, index: int) -> bytes | None:
         globs = self.session.cursor.globals()
         if not 0 <= index < len(globs):
@@ -96,6 +150,7 @@ class ReplayTarget:
         vt, value = globs[index]
         return value_bytes(value, vt) or None
 
+    @_whole_history
     def read_stack_value(self, frame: int, index: int) -> bytes | None:
         """Operand-stack value `index` (0 = the bottom, as wasmtime counts) of a frame,
         rebuilt from the trace; None when it is not there or its content is unknown."""
@@ -105,6 +160,7 @@ class ReplayTarget:
         got = self._stacks.value(self.session.cursor.step, frame, index)
         return value_bytes(got[1], got[0]) if got is not None else None
 
+    @_whole_history
     def read_memory(self, addr: int, length: int) -> bytes | None:
         space, module, offset = split_addr(addr)
         if length < 0 or module != 0:
@@ -120,6 +176,7 @@ class ReplayTarget:
     def libraries(self) -> list[Library]:
         return [Library(self.name, code_addr(0))]
 
+    @_whole_history
     def memory_regions(self) -> list[Region]:
         regions = [Region(code_addr(0), len(self.wasm), "rx", "rom")]
         mems = self.session.cursor.st.memories
@@ -135,6 +192,7 @@ class ReplayTarget:
         sp, module, offset = split_addr(addr)
         return offset if sp == space and module == 0 else None
 
+    @_whole_history
     def add_breakpoint(self, addr: int) -> bool:
         offset = self._offset(addr, SPACE_CODE)
         return offset is not None and self.session.add_breakpoint(offset) is not None
@@ -143,6 +201,7 @@ class ReplayTarget:
         offset = self._offset(addr, SPACE_CODE)
         return offset is not None and self.session.remove_breakpoint(offset)
 
+    @_whole_history
     def add_watchpoint(self, kind: WatchKind, addr: int, length: int) -> bool | None:
         """Watchpoints on linear memory; read and access ones need a `--reads` trace (the
         default trace has no load addresses), otherwise LLDB gets an error reply."""
@@ -162,6 +221,7 @@ class ReplayTarget:
 
     # ---- the rest -----------------------------------------------------------------------
 
+    @_whole_history
     def monitor(self, command: str) -> str:
         from ttd.server.monitor import run_monitor
 
