@@ -146,10 +146,15 @@ def _open_trace(path: str, db: str | None = None, quiet: bool = False):
         if _is_capture(store):
             store.close()
             store = TraceStore.open(_expanded_copy(path, quiet))
-        return Trace(store)
+        trace = Trace(store)
     except Exception:
         store.close()
         raise
+    if trace.is_segment:  # only ttd's own temporary files are: this one was handed over
+        store.close()
+        raise CliError(f"{path}: holds only the steps from {trace.first_step:,} on of a run, "
+                       f"not a whole trace")
+    return trace
 
 
 def _open_replay(path: str, db: str | None, at, quiet: bool = False, shared_terminal: bool = False):
@@ -828,6 +833,7 @@ def _main(argv: list[str] | None, main_thread: bool) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from ttd.replay.machine import ReplayError
+    from ttd.replay.trace import HistoryNotExpanded
     from ttd.store.errors import TraceError
     from ttd.wasm.errors import WasmError
 
@@ -846,6 +852,10 @@ def _main(argv: list[str] | None, main_thread: bool) -> int:
         return EXIT_FAILURE
     except (sqlite3.Error, DBAPIError, UnicodeDecodeError) as e:  # what the store did not classify
         sys.stderr.write(f"ttd: error: cannot read the trace: {_one_line(getattr(e, 'orig', None) or e)}\n")
+        return EXIT_FAILURE
+    except HistoryNotExpanded:  # a segment given where a whole trace is needed
+        sys.stderr.write("ttd: error: the trace holds only the last part of a run: this needs "
+                         "the history before it\n")
         return EXIT_FAILURE
     except MemoryError:
         sys.stderr.write("ttd: error: out of memory (a damaged trace, or one too large for this "

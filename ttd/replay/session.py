@@ -96,7 +96,7 @@ class ReplaySession:
         self._writes = None
         self._reads = None
         self._depth_cache: dict[int, np.ndarray] = {}
-        self.cursor.seek(min(max(at, 0), self.total - 1))
+        self.cursor.seek(min(max(at, trace.first_step), self.total - 1))
         self.last_stop = Stop(Why.TRAP if self._at_trap() else Why.POSITIONED,
                               self.cursor.step, self.cursor.pc)
 
