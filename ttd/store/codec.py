@@ -76,6 +76,14 @@ def compress(raw: bytes | bytearray | memoryview) -> bytes:
     return _cctx().compress(raw)
 
 
+def compress_many(raws: list) -> list[bytes]:
+    """compress() of each buffer, in one call: the same frames, a tenth of the overhead per
+    small buffer (a recording compresses ~10^5 memory pages)."""
+    if len(raws) < 8:
+        return [compress(r) for r in raws]
+    return [bytes(b) for b in _cctx().multi_compress_to_buffer([bytes(r) for r in raws])]
+
+
 def to_planes(raw: bytes | bytearray | memoryview) -> bytes:
     """The "planes4" layout of `raw` (see VALUES_LAYOUT); from_planes() undoes it."""
     raw = memoryview(raw).cast("B")

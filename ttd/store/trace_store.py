@@ -111,6 +111,8 @@ _SELECT_CHUNK_AT = (
 _SELECT_CHECKPOINT = select(_checkpoints.c.state, _checkpoints.c.checksum).where(
     _checkpoints.c.chunk_seq == bindparam("seq")
 )
+_INSERT_VERSIONS_SQLITE = "INSERT INTO page_versions (memory, page, chunk_seq, digest) VALUES (?, ?, ?, ?)"
+_INSERT_PAGES_SQLITE = "INSERT INTO pages (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
 _SELECT_PAGE = select(_pages.c.data).where(_pages.c.digest == bindparam("digest"))
 # Latest version <= seq of every page of one memory: the GROUP BY walks the
 # (memory, page, chunk_seq) primary key once, then one key lookup per page.
@@ -802,6 +804,13 @@ class TraceStore:
             raise TraceError(f"{self._where}: trace is open read-only")
         return self._conn
 
+    def _sqlite_batch(self, conn: Connection):
+        """The SQLite driver connection, inside the batch's transaction (SQLAlchemy emits
+        BEGIN when it begins one: a statement sent past it would commit on its own)."""
+        if not conn.in_transaction():
+            conn.begin()
+        return conn.connection.driver_connection
+
     @_database_errors
     def commit(self) -> None:
         """Make everything written since the last commit durable, atomically."""
@@ -1038,7 +1047,8 @@ class TraceStore:
     def put_pages(self, pages: Mapping[bytes, bytes]) -> None:
         """Store pages by digest (sha256 of the raw page, trusted, not re-hashed); known digests and all-zero pages are skipped."""
         conn = self._writing()
-        rows = []
+        new: list[bytes] = []
+        raws = []
         for digest, raw in pages.items():
             if len(digest) != _DIGEST_LEN:
                 raise ValueError(f"page digest must be {_DIGEST_LEN} bytes, got {len(digest)}")
@@ -1046,11 +1056,18 @@ class TraceStore:
                 continue
             if raw == _zeros(len(raw)):  # callers represent zero pages by digest alone
                 continue
-            rows.append({"digest": bytes(digest), "data": codec.compress(raw)})
-        if not rows:
+            new.append(bytes(digest))
+            raws.append(raw)
+        if not new:
             return
-        conn.execute(self._insert_pages, rows)
-        self._pending_pages.update(r["digest"] for r in rows)
+        datas = codec.compress_many(raws)
+        if self.path is not None:
+            # SQLite: the driver's executemany; a recording stores ~10^5 pages, and
+            # SQLAlchemy's per-row parameter processing cost more than their compression
+            self._sqlite_batch(conn).executemany(_INSERT_PAGES_SQLITE, zip(new, datas))
+        else:
+            conn.execute(self._insert_pages, [{"digest": d, "data": b} for d, b in zip(new, datas)])
+        self._pending_pages.update(new)
 
     @_database_errors
     def page(self, digest: bytes, *, max_size: int = MAX_PAGE_SIZE) -> bytes:
@@ -1092,13 +1109,17 @@ class TraceStore:
         complete and gets its keyframe; versions for a chunk at or before an
         existing keyframe (out of order) drop the keyframes they invalidate.
         """
-        params = [{"memory": m, "page": p, "chunk_seq": seq, "digest": d} for m, p, d in rows]
-        if not params:
+        rows = [(int(m), int(p), seq, bytes(d)) for m, p, d in rows]
+        if not rows:
             return
         conn = self._writing()
-        conn.execute(_INSERT_VERSION, params)
+        if self.path is not None:  # SQLite: the driver's executemany (see put_pages)
+            self._sqlite_batch(conn).executemany(_INSERT_VERSIONS_SQLITE, rows)
+        else:
+            conn.execute(_INSERT_VERSION, [{"memory": m, "page": p, "chunk_seq": c, "digest": d}
+                                           for m, p, c, d in rows])
         if self._use_keyframes:
-            self._update_keyframes(conn, seq, {p["memory"] for p in params})
+            self._update_keyframes(conn, seq, {r[0] for r in rows})
 
     def _load_keyframe_state(self, conn: Connection) -> dict[int, int]:
         """Per memory, the last keyframe position dealt with; and the highest versioned chunk_seq."""
