@@ -31,13 +31,16 @@ def index_trace(path: Path, quiet: bool = False, start: tuple[int, list, int] | 
             line.show(f"{steps / 1e6:,.1f}M steps, chunk {done}/{n}", force=done == n)
 
         blocks: dict[int, bytes] = {}
-        frames = trace.walk_frames(progress, blocks, start)
+        min_depths: dict[int, int] = {}
+        frames = trace.walk_frames(progress, blocks, start, min_depths)
         for seq, (wire, prev) in frames.items():
             raw = store.checkpoint(seq)
             cp = codec.unpack(raw) if raw is not None else {}
             cp["frames"], cp["prev"] = wire, prev
             if seq in blocks:
                 cp["blocks"] = blocks[seq]
+            if seq in min_depths:
+                cp["min_depth"] = min_depths[seq]
             store.put_checkpoint(seq, codec.pack(cp))
         store.commit()
         line.done()

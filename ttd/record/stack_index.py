@@ -33,6 +33,7 @@ class StackIndex:
         self.block_vsize = np.array([b.vsize for b in schedule.blocks], dtype=np.int64)
         self.frames: list = []
         self.prev = -1
+        self.min_depth: int | None = None  # of the chunk walked last
         self._shadow: tuple[int, int, bytes, int] | None = None
         self.schedule = schedule
 
@@ -68,6 +69,8 @@ class StackIndex:
         walked = stack_after(self.tables, self.machine, self.n_globals, arr, voffs, vals,
                              self.frames, self.prev, last_steps, last_steps == full_steps)
         self.frames = walked.frames
+        # the least depth its blocks run at: a backward walk skips a chunk run wholly deeper
+        self.min_depth = int(walked.depths.min()) if arr.size else None
         if arr.size:
             self.prev = int(arr[-1])
         return block_bitmap(self.block_steps.shape[0], arr)

@@ -153,6 +153,8 @@ class ChunkWriter:
         if self._open_cp is not None and self._open_cp[0] == seq:
             cp = self._open_cp[1]
             cp["blocks"] = bitmap
+            if self.stack.min_depth is not None:
+                cp["min_depth"] = self.stack.min_depth
             self.store.put_checkpoint(seq, codec.pack(cp))
 
     def _versions(self, b: Boundary) -> None:

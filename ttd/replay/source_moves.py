@@ -191,7 +191,16 @@ class SourceMoves:
         trace = self.s.trace
         blocks = trace.schedule.blocks
         deep = False
-        for seq in range(trace.chunk_for_step(step - 1), -1, -1):
+        here = trace.chunk_for_step(step - 1)
+        for seq in range(here, -1, -1):
+            if seq < here:
+                low = trace.checkpoint(seq).get("min_depth")
+                if low is not None and low > depth:  # all of it deeper: a call's inside
+                    if not deep:
+                        last = trace.chunks[seq + 1][1] - 1
+                        yield last, len(trace.checkpoint(seq + 1)["frames"]), self.s.pc_at(last)
+                        deep = True
+                    continue
             ch = trace.chunk(seq)
             depths = self.s._depths(seq)
             rel = step - 1 - ch.first_step

@@ -316,7 +316,8 @@ class Trace:
                 for mi, size in enumerate(self._mem_sizes(seq))]
 
     def walk_frames(self, progress=None, blocks: dict[int, bytes] | None = None,
-                    start: tuple[int, list, int] | None = None) -> dict[int, tuple[list, int]]:
+                    start: tuple[int, list, int] | None = None,
+                    min_depths: dict[int, int] | None = None) -> dict[int, tuple[list, int]]:
         """Call stack (frames on the wire, previous block) at every chunk start, from the
         block ids alone: what the indexer stores, or what an unindexed trace (its recorder
         was killed) gets in memory. Entry len(chunks) is the state at the end. `start`:
@@ -335,7 +336,10 @@ class Trace:
                 continue
             out[seq] = ([f.to_wire() for f in frames], prev)
             ch = self.chunk(seq)
-            frames = self.chunk_stack(ch, frames, prev).frames
+            walked = self.chunk_stack(ch, frames, prev)
+            frames = walked.frames
+            if min_depths is not None and walked.depths.size:
+                min_depths[seq] = int(walked.depths.min())
             if blocks is not None:
                 blocks[seq] = self.block_bitmap(ch.ids)
             if len(ch.ids):

@@ -221,6 +221,9 @@ def check_checkpoint(cp: Any, seq: int, sched: Schedule) -> dict:
     prev = cp.get("prev", -1)
     if not isinstance(prev, int) or not -1 <= prev < len(sched.blocks):
         raise bad(f"previous block {prev!r} does not exist")
+    low = cp.get("min_depth", 0)
+    if type(low) is not int or low < 0:
+        raise bad(f"least depth {low!r} is not a depth")
     return cp
 
 
