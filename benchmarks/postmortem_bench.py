@@ -150,10 +150,13 @@ def targets(rows: list[dict]) -> str:
     if not large:
         return "[n/a    ] post-mortem first stop <= 3x plain + 1 s at 10^9 steps: not measured (--large)"
     r = large[0]
-    verdict = "MET    " if r["serve_s"] <= r["target_s"] else "NOT MET"
+    # in process, as every figure of benchmarks.run: Python's start and imports excluded (the
+    # plain run excludes `import wasmtime`); the whole `ttd serve` process is printed beside it
+    verdict = "MET    " if r["now_s"] <= r["target_s"] else "NOT MET"
     return (f"[{verdict}] post-mortem first stop <= 3x plain + 1 s at 10^9 steps: "
-            f"{r['serve_s']:.2f} s through `ttd serve` ({r['now_s']:.2f} s in process), target "
-            f"{r['target_s']:.2f} s; expanding everything first took {r['today_s']:.2f} s")
+            f"{r['now_s']:.2f} s in process, target {r['target_s']:.2f} s; a `ttd serve` process "
+            f"answers its first `?` after {r['serve_s']:.2f} s (Python's start and imports "
+            f"included); expanding everything first took {r['today_s']:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,27 +4,19 @@ forwards again, is the one the fully expanded trace gives."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.support.cases import get_case
 from tests.support.lldb_session import LLDBSession, require_lldb
-from tests.support.recording import record, ttd
+from tests.support.recording import capture_and_expanded_copy
 from tests.support.serve import ttd_serve
 
 
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory):
     require_lldb()
-    tmp = tmp_path_factory.mktemp("pm")
-    cap = record(get_case("trap").wasm_path, tmp / "cap.db",
-                 extra=["--capture-only", "--chunk-blocks", "64"])
-    assert cap.returncode == 134, cap.stderr
-    full = tmp / "full.db"
-    shutil.copyfile(cap.trace, full)
-    assert ttd("expand", "--quiet", str(full)).returncode == 0
-    return cap.trace, full
+    return capture_and_expanded_copy(get_case("trap").wasm_path, tmp_path_factory.mktemp("pm"),
+                                     chunk_blocks=64)
 
 
 def _where(s: LLDBSession) -> tuple:

@@ -10,13 +10,12 @@ one being entered or left at that boundary).
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.support.recording import record, ttd
+from tests.support.recording import capture_and_expanded_copy, record
 from ttd.record.last_segment import expand_last_segment
 from ttd.record.recorder import RecordError
 from ttd.replay.trace import Trace
@@ -81,13 +80,7 @@ def _boundaries(path: Path, first: int) -> dict:
 
 
 def _whole(wasm: Path, args: list[str], blocks: int, tmp_path: Path, code: int) -> tuple[Path, Path]:
-    cap = record(wasm, tmp_path / "cap.db", args, extra=["--capture-only", "--chunk-blocks", str(blocks)])
-    assert cap.returncode == code, cap.stderr
-    full = tmp_path / "full.db"
-    shutil.copyfile(cap.trace, full)
-    p = ttd("expand", "--quiet", str(full))
-    assert p.returncode == 0, p.stderr.decode()
-    return cap.trace, full
+    return capture_and_expanded_copy(wasm, tmp_path, args, chunk_blocks=blocks, code=code)
 
 
 def _check_tail(seg, full: Path, keep: int) -> None:

@@ -3,13 +3,12 @@ expanded in the background, and what a segment file is not good for."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.recording import record, ttd
+from tests.support.recording import capture_and_expanded_copy, record, ttd
 from ttd.record.post_mortem import open_post_mortem
 from ttd.store.trace_store import TraceStore
 
@@ -19,14 +18,8 @@ PROGRAMS = ROOT / "tests" / "programs"
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pm")
-    cap = record(PROGRAMS / "bench_trap.wasm", tmp / "cap.db", ["3000"],
-                 extra=["--capture-only", "--chunk-blocks", "128"])
-    assert cap.returncode == 134, cap.stderr
-    full = tmp / "full.db"
-    shutil.copyfile(cap.trace, full)
-    assert ttd("expand", "--quiet", str(full)).returncode == 0
-    return cap.trace, full
+    return capture_and_expanded_copy(PROGRAMS / "bench_trap.wasm", tmp_path_factory.mktemp("pm"),
+                                     ["3000"], chunk_blocks=128)
 
 
 def test_the_whole_history_from_the_background_is_the_expanded_trace(capture, tmp_path):

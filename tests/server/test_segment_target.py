@@ -7,13 +7,12 @@ local and memory read must be the same, before and after the segment's start.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support.recording import record, ttd
-from ttd.gdb.target import Resume, SPACE_CODE, code_addr
+from tests.support.recording import capture_and_expanded_copy
+from ttd.gdb.target import Resume, code_addr
 from ttd.record.post_mortem import open_post_mortem
 from ttd.replay.session import ReplaySession
 from ttd.replay.trace import HistoryNotExpanded, Trace
@@ -43,13 +42,8 @@ class _Whole:
 def traces(request, tmp_path_factory):
     name, args, blocks = request.param
     tmp = tmp_path_factory.mktemp(name)
-    cap = record(PROGRAMS / f"{name}.wasm", tmp / "cap.db", args,
-                 extra=["--capture-only", "--chunk-blocks", str(blocks)])
-    assert cap.returncode == 134, cap.stderr
-    full = tmp / "full.db"
-    shutil.copyfile(cap.trace, full)
-    assert ttd("expand", "--quiet", str(full)).returncode == 0
-    seg, whole = open_post_mortem(cap.trace, tmp, quiet=True)
+    cap, full = capture_and_expanded_copy(PROGRAMS / f"{name}.wasm", tmp, args, chunk_blocks=blocks)
+    seg, whole = open_post_mortem(cap, tmp, quiet=True)
     whole.close()  # the test hands the whole history over itself
     full_trace = Trace(TraceStore.open(full))
     yield seg, full_trace

@@ -56,3 +56,19 @@ def info_json(trace: Path) -> dict:
     return json.loads(p.stdout)
 
 
+
+
+def capture_and_expanded_copy(wasm: Path, folder: Path, args: Sequence[str] = (), *,
+                              chunk_blocks: int, code: int = 134) -> tuple[Path, Path]:
+    """A capture (`--capture-only`, small chunks) and a fully expanded copy of it: what a
+    post-mortem served from the capture's last segment is compared with."""
+    import shutil
+
+    cap = record(wasm, folder / "cap.db", args,
+                 extra=["--capture-only", "--chunk-blocks", str(chunk_blocks)])
+    assert cap.returncode == code, cap.stderr
+    full = folder / "full.db"
+    shutil.copyfile(cap.trace, full)
+    p = ttd("expand", "--quiet", str(full))
+    assert p.returncode == 0, p.stderr.decode()
+    return cap.trace, full
