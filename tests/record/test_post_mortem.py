@@ -37,6 +37,31 @@ def test_the_whole_history_from_the_background_is_the_expanded_trace(capture, tm
         seg.store.close()
 
 
+def test_a_session_waiting_for_the_whole_history_does_not_block_the_others(tmp_path):
+    """One connection moving back past the segment waits; another only polls, and must not
+    wait behind it."""
+    import threading
+
+    # ~10^8 steps: the background expansion takes over a second
+    cap = record(PROGRAMS / "bench_trap.wasm", tmp_path / "cap.db", ["4500000"],
+                 extra=["--capture-only"])
+    assert cap.returncode == 134, cap.stderr
+    seg, whole = open_post_mortem(cap.trace, tmp_path, quiet=True)
+    try:
+        waiter = threading.Thread(target=whole, args=(True,))
+        waiter.start()
+        time.sleep(0.2)
+        t = time.monotonic()
+        polled = whole(False)
+        took = time.monotonic() - t
+        assert polled is None and waiter.is_alive() and took < 0.5, took
+        waiter.join(120)
+        assert whole(False) is not None
+    finally:
+        whole.close()
+        seg.store.close()
+
+
 def test_closing_stops_the_background_expansion(capture, tmp_path):
     cap, _full = capture
     seg, whole = open_post_mortem(cap, tmp_path, quiet=True)

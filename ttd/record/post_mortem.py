@@ -38,11 +38,13 @@ class WholeHistory:
                                       preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
     def __call__(self, wait: bool) -> Trace | None:
+        if wait:
+            status = self._proc.wait()  # (not under the lock: other sessions only poll)
+        elif (status := self._proc.poll()) is None:
+            return None
         with self._lock:
             if self._trace is None and self._error is None:
-                if not wait and self._proc.poll() is None:
-                    return None
-                self._finish(self._proc.wait())
+                self._finish(status)
             if self._error is not None:
                 raise TraceError(self._error)
             return self._trace
