@@ -17,6 +17,7 @@ from ttd.record.post_mortem import open_post_mortem
 from ttd.replay.session import ReplaySession
 from ttd.replay.trace import HistoryNotExpanded, Trace
 from ttd.server.replay_target import ReplayTarget, Unexpanded
+from ttd.store.errors import TraceError
 from ttd.store.trace_store import TraceStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +119,20 @@ def test_without_the_whole_history_a_move_back_is_an_error_not_a_crash(traces):
     assert t.resume(Resume.STEP).pc == code_addr(t.session.cursor.pc)
     with pytest.raises(HistoryNotExpanded):
         seg.chunk(seg.first_seq - 1)
+
+
+def test_a_failed_whole_expansion_leaves_the_segment_served(traces):
+    """The background expansion failed: moves within the segment go on, a move back past it
+    is an error saying why, and the session stays where it was."""
+    seg, full = traces
+
+    def failed(wait: bool):
+        raise TraceError("expanding the whole history failed (status 1)")
+
+    t = ReplayTarget(ReplaySession(seg, seg.first_step + 1), failed)
+    assert t.resume(Resume.STEP).pc == code_addr(t.session.cursor.pc)
+    here = t.session.cursor.step
+    t.monitor("goto 0")  # staged: the continue that follows makes the move
+    with pytest.raises(Unexpanded, match="failed"):
+        t.resume(Resume.CONTINUE)
+    assert t.session.cursor.step == here and t.call_stack()

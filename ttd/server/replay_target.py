@@ -18,6 +18,7 @@ from ttd.gdb.target import (
 )
 from ttd.replay.session import ReplaySession, Stop, Why
 from ttd.replay.trace import HistoryNotExpanded, Trace, value_bytes
+from ttd.store.errors import TraceError
 
 _KIND = {
     Why.POSITIONED: StopKind.SIGNAL,
@@ -50,7 +51,10 @@ def _whole_history(method):
     def run(self, *args, **kwargs):
         session = self.session
         if self.whole is not None and session is not None and session.trace.is_segment:
-            got = self.whole(False)
+            try:
+                got = self.whole(False)
+            except TraceError:  # it failed: the segment is still served, alone
+                got = None
             if got is not None:
                 self._rebase(got)
         if session is None or not session.trace.is_segment:
@@ -66,7 +70,11 @@ def _whole_history(method):
         for k, v in saved.items():
             setattr(session, k, v)
         session.cursor.seek(step)
-        self._rebase(self.whole(True))
+        try:
+            whole = self.whole(True)
+        except TraceError as e:
+            raise Unexpanded(f"history before step {session.trace.first_step:,}: {e}") from None
+        self._rebase(whole)
         return method(self, *args, **kwargs)
     return run
 
