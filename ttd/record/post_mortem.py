@@ -54,12 +54,7 @@ class WholeHistory:
             self._error = (f"expanding the whole history failed (status {status}): only the "
                            f"last segment can be replayed")
             return
-        store = TraceStore.open(self.out)
-        try:
-            self._trace = Trace(store)
-        except BaseException:
-            store.close()
-            raise
+        self._trace = _open(self.out)
 
     def close(self) -> None:
         """Stop the expansion if it still runs; close the whole trace."""
@@ -73,6 +68,15 @@ class WholeHistory:
         if self._trace is not None:
             self._trace.store.close()
             self._trace = None
+
+
+def _open(path: Path) -> Trace:
+    store = TraceStore.open(path)
+    try:
+        return Trace(store)
+    except BaseException:
+        store.close()
+        raise
 
 
 def _die_with_parent() -> None:
@@ -104,12 +108,7 @@ def open_post_mortem(capture: Path, workdir: Path, quiet: bool
                              "count_seconds": round(seg.count_seconds, 4),
                              "seconds": round(seg.segment_seconds, 4)})
         st.commit()
-    store = TraceStore.open(seg.path)
-    try:
-        trace = Trace(store)
-    except BaseException:
-        store.close()
-        raise
+    trace = _open(seg.path)
     whole = WholeHistory(capture, workdir / capture.name, quiet) if seg.start_chunk else None
     return trace, whole
 

@@ -111,12 +111,11 @@ class Trace:
         self.block_steps = np.array([len(b.pcs) for b in self.schedule.blocks], dtype=np.int64)
         self.block_vsize = np.array([b.vsize for b in self.schedule.blocks], dtype=np.int64)
         rows = store.chunk_index()  # (seq, first_step, n_steps, first_block, n_blocks)
-        segment = self.info.get("segment")
-        check_chunk_index(rows, int(self.block_steps.max()),
-                          (rows[0][0], rows[0][1], rows[0][3]) if segment and rows else (0, 0, 0))
         # (seq, step, block) where the history held here starts: 0 unless a segment
-        self.first_seq, self.first_step, self.first_block = (rows[0][0], rows[0][1], rows[0][3]) \
-            if rows else (0, 0, 0)
+        start = (rows[0][0], rows[0][1], rows[0][3]) if self.info.get("segment") and rows \
+            else (0, 0, 0)
+        check_chunk_index(rows, int(self.block_steps.max()), start)
+        self.first_seq, self.first_step, self.first_block = start
         self.chunks = ChunkRows(rows)
         self.chunk_first_steps = [c[1] for c in rows]
         self.total_steps = self.first_step + sum(c[2] for c in rows)
